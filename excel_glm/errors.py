@@ -14,7 +14,8 @@
     │       ├── AuthenticationError       wrong or missing API key (GLM 1000-1005)
     │       ├── InsufficientBalanceError  empty balance or no resource package (GLM 1113)
     │       └── QuotaExceededError        a daily or plan quota is used up (GLM 1304, 1308-1321)
-    └── RunCancelled              the caller cancelled a run; answers already paid for are in the cache
+    ├── RunCancelled              the caller cancelled a run; answers already paid for are in the cache
+    └── CellErrors                the Python API: some cells got no answer (`.values`, `.errors`)
 
 Messages never contain the API key: providers build them from the server's code and message only.
 """
@@ -80,3 +81,18 @@ class QuotaExceededError(FatalProviderError):
 
 class RunCancelled(ExcelGlmError):
     """The caller cancelled the run."""
+
+
+class CellErrors(ExcelGlmError):
+    """Some cells of a Python API call got an error instead of an answer.
+
+    `values` holds every answer in input order (None where a cell failed or was blank) and
+    `errors` maps the index of each failed cell to its message, so nothing already paid for is lost.
+    """
+
+    def __init__(self, values: list, errors: dict[int, str]) -> None:
+        first = min(errors)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{len(errors)} cell(s) failed; cell {first}: {errors[first]}{more}")
+        self.values = values
+        self.errors = errors

@@ -19,3 +19,32 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     for name in KEY_VARIABLES + ("EXCEL_GLM_PROVIDER", "EXCEL_GLM_BASE_URL", "EXCEL_GLM_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def _fake_glm_server():
+    """One fake GLM server for the whole session; `fake_glm` resets it for each test."""
+    try:
+        from fake_glm import FakeGlmServer  # tests/ is on sys.path (rootdir conftest)
+    except ImportError:
+        from tests.fake_glm import FakeGlmServer
+
+    server = FakeGlmServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_glm(_fake_glm_server, monkeypatch):
+    """A running fake GLM server (tests/fake_glm.py), reset to defaults: `.base_url`, `.api_key`,
+    `.inject(...)`, `.set_latency(...)`, `.concurrency_limit`, `.requests`, `.oracle`.
+    Engines built while it is active retry after milliseconds instead of seconds."""
+    from excel_glm.engine import retry
+    from excel_glm.engine.concurrency import reset_shared_limiters
+
+    monkeypatch.setattr(retry, "DEFAULT_RETRY_POLICY", retry.FAST_TEST_POLICY)
+    _fake_glm_server.reset()
+    reset_shared_limiters()
+    yield _fake_glm_server
+    _fake_glm_server.reset()
+    reset_shared_limiters()
