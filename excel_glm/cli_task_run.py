@@ -1,0 +1,135 @@
+"""One task command from start to end: settings, checks, estimate, run, write, report.
+
+Order matters and is the point of this module: everything that can be refused is refused before
+the first model call, and nothing is written unless the run finished (a fatal provider error leaves
+no output file; the answers already received are in the cache, so a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from excel_glm.cli_progress import RunProgressBar
+from excel_glm.cli_report import (
+    RunSummary,
+    confirm_spend,
+    format_estimate,
+    format_failures,
+    format_summary,
+)
+from excel_glm.cli_workbook_job import (
+    WorkbookJob,
+    answers_to_write,
+    check_output_writable,
+    plan_output,
+    prepare_job,
+    write_output,
+)
+from excel_glm.config import Settings, load_settings
+from excel_glm.engine import build_engine
+from excel_glm.results import RunResult
+from excel_glm.tasks import Task, make_task
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_SOME_CELLS_FAILED = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """The options every task command shares."""
+
+    book: Path
+    range_spec: str
+    into: str
+    out: Path | None = None
+    in_place: bool = False
+    dry_run: bool = False
+    yes: bool = False
+    overwrite: bool = False
+    provider: str | None = None
+    model: str | None = None
+    concurrency: int | None = None
+
+
+def run_task_command(task_name: str, params: dict[str, object], options: JobOptions) -> int:
+    """Run one task over a workbook range and return the process exit code.
+
+    User errors and fatal provider errors propagate as exceptions (the CLI prints them as one line).
+    """
+    overrides = {
+        name: value
+        for name in ("provider", "model", "concurrency")
+        if (value := getattr(options, name)) is not None
+    }
+    settings = load_settings(**overrides)
+    task = make_task(task_name, {k: v for k, v in params.items() if v is not None})
+    fields = list(task.fields) if task_name == "extract" else None
+    output = plan_output(options.book, options.out, options.in_place)
+    job = prepare_job(
+        options.book,
+        options.range_spec,
+        options.into,
+        width=len(fields) if fields else 1,
+        output=output,
+        overwrite=options.overwrite,
+    )
+    if not options.dry_run:
+        check_output_writable(output.dest)
+    try:
+        run = asyncio.run(_estimate_and_run(settings, task, job, options))
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: answers received so far are cached; run the same command to resume",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    if run is None:  # dry run
+        return EXIT_OK
+    values, failures = answers_to_write(job, run.results, fields)
+    written = write_output(job, values, overwrite=options.overwrite)
+    for line in format_failures([(f.address, f.message) for f in failures]):
+        typer.echo(line, err=True)
+    summary = RunSummary(
+        cells=sum(1 for r in run.results if r.value is not None or r.error is not None),
+        written=written,
+        errors=len(failures),
+        usage=run.usage,
+        output=output.dest,
+        backup=output.backup,
+    )
+    typer.echo(format_summary(summary))
+    return EXIT_SOME_CELLS_FAILED if failures else EXIT_OK
+
+
+async def _estimate_and_run(
+    settings: Settings, task: Task, job: WorkbookJob, options: JobOptions
+) -> RunResult | None:
+    """Estimate, ask if it is dear, then run with a progress bar; None for a dry run."""
+    engine = build_engine(settings)
+    try:
+        values = job.values
+        estimate = engine.estimate(task, values)
+        if options.dry_run:
+            typer.echo(format_estimate(estimate))
+            return None
+        confirm_spend(
+            estimate,
+            settings.confirm_cost_above,
+            assume_yes=options.yes,
+            interactive=sys.stdin.isatty(),
+            ask=lambda question: typer.confirm(question, default=False, err=True),
+        )
+        console = Console(stderr=True)
+        label = f"{task.name} {job.sheet}"
+        with RunProgressBar(console, total=estimate.cells, label=label) as bar:
+            return await engine.run(task, values, on_progress=bar.update)
+    finally:
+        await engine.aclose()
