@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # Service.
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
+    # The add-in's static files; empty means the repo's addin/ folder next to the package.
+    addin_dir: Path | None = None
 
     @field_validator("api_key", "token", mode="before")
     @classmethod
@@ -108,6 +110,11 @@ class Settings(BaseSettings):
     def resolved_cache_path(self) -> Path:
         """The SQLite cache file in force."""
         return self.cache_path or user_cache_dir() / "cache.sqlite3"
+
+    @property
+    def resolved_addin_dir(self) -> Path:
+        """The folder whose files the service serves under /addin/."""
+        return self.addin_dir or Path(__file__).resolve().parent.parent / "addin"
 
     @classmethod
     def settings_customise_sources(

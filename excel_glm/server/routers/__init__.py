@@ -1,0 +1,1 @@
+"""The service's routers: health, cells (and estimate), jobs, add-in files."""
