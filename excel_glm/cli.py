@@ -286,8 +286,14 @@ def _job_options(arguments: dict[str, Any]) -> dict[str, Any]:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Loopback address to listen on [default: settings, 127.0.0.1]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port [default: EXCEL_GLM_PORT, else 8765]."),
+    ] = None,
     http: Annotated[
         bool, typer.Option("--http", help="Plain HTTP instead of HTTPS (not for the add-in).")
     ] = False,
@@ -296,7 +302,15 @@ def serve(
     from excel_glm.config import load_settings
     from excel_glm.server.run import serve as serve_app
 
-    serve_app(load_settings(), host=host, port=port, use_https=not http)
+    # The UDFs and the add-in find the service through the same settings, so the defaults
+    # come from there rather than from constants of this command.
+    settings = load_settings()
+    serve_app(
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        use_https=not http,
+    )
 
 
 @app.command()

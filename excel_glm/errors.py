@@ -1,21 +1,21 @@
 """One exception tree for excel-glm.
 
     ExcelGlmError
-    ├── UserError                 the user asked for something that cannot be done (CLI: one line, exit 1;
-    │   │                         service: 4xx)
-    │   ├── ConfigError           settings that cannot work (unknown provider, missing base URL...)
-    │   ├── TaskError             task parameters that cannot work (no labels, no target language...)
-    │   └── WorkbookError         a workbook that cannot be read or written (corrupt, encrypted, bomb,
-    │       │                     missing sheet, unwritable output...)
-    │       └── RangeSpecError    an A1 range or target column that does not parse or does not fit
-    ├── ProviderError             the model provider failed
-    │   ├── RetryableProviderError    may succeed later: rate limit, overload, 5xx, network (service: 503)
-    │   └── FatalProviderError        will not succeed by retrying; stops the whole run (service: 4xx/502)
+    ├── UserError               bad input from the user (CLI: one line, exit 1; service: 4xx)
+    │   ├── ConfigError         settings that cannot work (unknown provider, missing key...)
+    │   ├── TaskError           task parameters that cannot work (no labels, no language...)
+    │   └── WorkbookError       a workbook that cannot be read or written safely (corrupt,
+    │       │                   encrypted, bomb, missing sheet, unwritable output...)
+    │       └── RangeSpecError  an A1 range or target column that does not parse or fit
+    ├── ProviderError           the model provider failed
+    │   ├── RetryableProviderError    may succeed later: rate limit, overload, 5xx, network
+    │   │                             (service: 503)
+    │   └── FatalProviderError        no retry can fix it; stops the whole run (service: 502)
     │       ├── AuthenticationError       wrong or missing API key (GLM 1000-1005)
     │       ├── InsufficientBalanceError  empty balance or no resource package (GLM 1113)
-    │       └── QuotaExceededError        a daily or plan quota is used up (GLM 1304, 1308-1321)
-    ├── RunCancelled              the caller cancelled a run; answers already paid for are in the cache
-    └── CellErrors                the Python API: some cells got no answer (`.values`, `.errors`)
+    │       └── QuotaExceededError        a daily or plan quota is used up (1304, 1308-1321)
+    ├── RunCancelled            the caller cancelled a run; paid answers are in the cache
+    └── CellErrors              the Python API: some cells got no answer (`.values`, `.errors`)
 
 Messages never contain the API key: providers build them from the server's code and message only.
 """
@@ -50,7 +50,8 @@ class RangeSpecError(WorkbookError):
 class ProviderError(ExcelGlmError):
     """The model provider failed.
 
-    `code` is the provider's business code when it gave one (GLM's "1302"...), `status` the HTTP status.
+    `code` is the provider's business code when it gave one (GLM's "1302"...), `status` the
+    HTTP status.
     """
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:

@@ -58,7 +58,7 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """What a run would do, computed without calling the provider (for --dry-run and the task pane)."""
+    """What a run would do, computed without calling the provider (--dry-run, the task pane)."""
 
     cells: int
     distinct: int

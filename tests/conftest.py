@@ -16,7 +16,7 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("EXCEL_GLM_CACHE_PATH", str(home / "cache.sqlite3"))
     monkeypatch.setenv("EXCEL_GLM_CONFIG", str(home / "no-config.toml"))
-    for name in KEY_VARIABLES + ("EXCEL_GLM_PROVIDER", "EXCEL_GLM_BASE_URL", "EXCEL_GLM_TOKEN"):
+    for name in (*KEY_VARIABLES, "EXCEL_GLM_PROVIDER", "EXCEL_GLM_BASE_URL", "EXCEL_GLM_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return home
 
@@ -39,10 +39,10 @@ def fake_glm(_fake_glm_server, monkeypatch):
     """A running fake GLM server (tests/fake_glm.py), reset to defaults: `.base_url`, `.api_key`,
     `.inject(...)`, `.set_latency(...)`, `.concurrency_limit`, `.requests`, `.oracle`.
     Engines built while it is active retry after milliseconds instead of seconds."""
-    from excel_glm.engine import retry
     from excel_glm.engine.concurrency import reset_shared_limiters
 
-    monkeypatch.setattr(retry, "DEFAULT_RETRY_POLICY", retry.FAST_TEST_POLICY)
+    # Settings read it, so engines built in this process and CLI subprocesses alike retry fast.
+    monkeypatch.setenv("EXCEL_GLM_RETRY_DELAY_SCALE", "0.001")
     _fake_glm_server.reset()
     reset_shared_limiters()
     yield _fake_glm_server

@@ -86,7 +86,13 @@ class RetryPolicy:
         return (rng or random).uniform(0, ceiling)
 
 
-# What an Engine uses when it is given no policy (max_attempts then comes from the settings).
-# The tests' `fake_glm` fixture swaps in FAST_TEST_POLICY so that retries cost milliseconds.
-DEFAULT_RETRY_POLICY = RetryPolicy()
-FAST_TEST_POLICY = RetryPolicy(base_delay=0.001, overload_base_delay=0.002, max_delay=0.01)
+def policy_for(max_attempts: int, delay_scale: float = 1.0) -> RetryPolicy:
+    """The default policy with the settings' attempt budget and its waits scaled by
+    `delay_scale` (below 1 only for tests and benchmarks against a local fake server)."""
+    base = RetryPolicy()
+    return RetryPolicy(
+        max_attempts=max_attempts,
+        base_delay=base.base_delay * delay_scale,
+        overload_base_delay=base.overload_base_delay * delay_scale,
+        max_delay=base.max_delay * delay_scale,
+    )

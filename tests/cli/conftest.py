@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from .cli_helpers import SAMPLE, CliOutcome, write_book
 from typer.testing import CliRunner
 
 from excel_glm.cli import app
+
+from .cli_helpers import SAMPLE, CliOutcome, write_book
 
 
 @pytest.fixture

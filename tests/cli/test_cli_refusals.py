@@ -6,6 +6,7 @@ import shutil
 import zipfile
 
 import pytest
+
 from .cli_helpers import CORPUS, write_book
 
 OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

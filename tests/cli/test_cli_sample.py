@@ -10,6 +10,7 @@ import zipfile
 
 import openpyxl
 import pytest
+
 from .cli_helpers import REPO, SAMPLE, cell_values
 
 README_RANGE = "Reviews!B2:B37"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from .cli_helpers import cell_values, write_book
 
 ROWS = range(2, 6)
@@ -267,9 +268,9 @@ def test_a_dear_run_without_a_terminal_is_refused_unless_yes(
 def test_a_macro_workbook_gives_a_macro_workbook_with_its_vba_untouched(run_cli, glm_env, tmp_path):
     import zipfile
 
-    from .cli_helpers import CORPUS
-
     from excel_glm.workbook.write import write_cells
+
+    from .cli_helpers import CORPUS
 
     path = tmp_path / "macro.xlsm"
     write_cells(CORPUS / "62629_target.xlsm", path, "IT", {(1, 1): "bonjour"})

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from .udf_service import RunningService, ServiceThread, free_port, service_settings
 
 from excel_glm.udfs_client import close_shared_clients
+
+from .udf_service import RunningService, ServiceThread, free_port, service_settings
 
 
 @pytest.fixture

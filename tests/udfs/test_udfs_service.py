@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from .udf_service import free_port
-
 from excel_glm import udfs_client
 from excel_glm.udfs import GLM, GLM_CLASSIFY, GLM_EXTRACT, GLM_TRANSLATE
+
+from .udf_service import free_port
 
 PARAMS_MARKER = "Task parameters (JSON): "
 
