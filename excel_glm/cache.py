@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from excel_glm.errors import ConfigError
 from excel_glm.results import CellValue
 
 KEY_VERSION = "excel-glm/cache/v1"
@@ -76,18 +77,27 @@ class Cache:
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
+        """The open connection; a cache that cannot be used is one ConfigError, raised before
+        the run calls any model (a corrupt file is left in place for the user to look at)."""
         if self._conn is None:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL loses no committed answer on a crash of the process, only on a
-            # power loss, and spares an fsync per pack.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(conn)
+            conn = None
+            try:
+                if str(self.path) != ":memory:":
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+                )
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                # In WAL mode NORMAL loses no committed answer on a crash of the process, only
+                # on a power loss, and spares an fsync per pack.
+                conn.execute("PRAGMA synchronous = NORMAL")
+                migrate(conn)
+                _check_writable_schema(conn)
+            except (sqlite3.Error, OSError) as exc:
+                if conn is not None:
+                    conn.close()
+                raise ConfigError(_unusable(self.path, exc)) from None
             self._conn = conn
         return self._conn
 
@@ -104,7 +114,9 @@ class Cache:
                     f"SELECT key, value FROM answers WHERE key IN ({marks})", chunk
                 ).fetchall()
                 for key, value in rows:
-                    found[key] = json.loads(value)
+                    answer = _decoded(value)
+                    if answer is not None:  # an unreadable row is a miss, not a crash
+                        found[key] = answer
         return found
 
     def get(self, key: str) -> CellValue | None:
@@ -124,12 +136,15 @@ class Cache:
             return
         with self._lock:
             conn = self._connect()
-            with conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO answers (key, value, provider, model, task, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+            try:
+                with conn:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO answers (key, value, provider, model, task,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+            except sqlite3.Error as exc:  # a full disk, a file made read-only, a lock held for ages
+                raise ConfigError(_unusable(self.path, exc)) from None
 
     def count(self) -> int:
         """How many answers are stored."""
@@ -174,3 +189,58 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             conn.execute("ROLLBACK")
             raise
     return applied_now
+
+
+_PROBE_KEY = "excel-glm schema probe"  # never a sha256 hex digest, so never a real key
+
+
+def _check_writable_schema(conn: sqlite3.Connection) -> None:
+    """A cache a newer excel-glm has migrated further is used only if our writes still fit:
+    one test row, rolled back, so a paid answer can never fail to be stored mid-run."""
+    known = {name for name, _ in MIGRATIONS}
+    applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    if applied <= known:
+        return
+    conn.execute("SAVEPOINT probe")
+    try:
+        conn.execute(
+            "INSERT OR REPLACE INTO answers (key, value, provider, model, task, created_at)"
+            " VALUES (?, ?, 'p', 'm', 't', 0)",
+            (_PROBE_KEY, '""'),
+        )
+        conn.execute("SELECT key, value FROM answers WHERE key = ?", (_PROBE_KEY,)).fetchall()
+    except sqlite3.Error as exc:
+        newer = ", ".join(sorted(applied - known))
+        raise sqlite3.DatabaseError(f"written by a newer excel-glm ({newer}): {exc}") from None
+    finally:
+        conn.execute("ROLLBACK TO probe")
+        conn.execute("RELEASE probe")
+
+
+def _unusable(path: Path, exc: BaseException) -> str:
+    """One line on why the cache cannot be used and what to do."""
+    detail = str(exc) or type(exc).__name__
+    if "not a database" in detail or "malformed" in detail:
+        why = "is not a readable SQLite database (corrupt, or another kind of file)"
+    elif "newer excel-glm" in detail:
+        why = f"was {detail}"
+    elif isinstance(exc, OSError) or "readonly" in detail or "unable to open" in detail:
+        why = f"cannot be created or written ({detail})"
+    else:
+        why = f"cannot be used ({detail})"
+    return (
+        f"the answer cache {path} {why}: move it aside, or set EXCEL_GLM_CACHE_PATH to another file"
+    )
+
+
+def _decoded(value: object) -> CellValue | None:
+    """A stored answer, or None for a row this version cannot read."""
+    try:
+        answer = json.loads(value) if isinstance(value, str | bytes) else None
+    except ValueError:
+        return None
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, dict) and all(isinstance(v, str) for v in answer.values()):
+        return answer
+    return None

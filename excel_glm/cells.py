@@ -8,6 +8,7 @@ int / float                        -> shortest round-trip text; integral floats 
 datetime / date / time             -> ISO 8601 ("2026-11-26T09:30:00", "2026-11-26", "09:30:00")
 an Excel error value ("#N/A"...)   -> no call; the cell gets "input is an Excel error: #N/A"
 text over 32,767 characters        -> no call; the cell gets an error (Excel's cell limit)
+text with an unpaired surrogate    -> no call; the cell gets an error (it is not valid Unicode)
 anything else                      -> str(value)
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 
 EXCEL_CELL_LIMIT = 32_767
@@ -49,6 +51,21 @@ class CellInput:
 
 
 BLANK = CellInput()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_surrogates(text: str, *, strict: bool = False) -> str | None:
+    """`text` with surrogate pairs joined into the characters they encode (pandas and JSON
+    decoders can leave them split); an unpaired one becomes U+FFFD, or None when `strict`.
+
+    UTF-8 (SQLite, the HTTP body, the workbook's XML) cannot hold a lone surrogate at all."""
+    if not _SURROGATE.search(text):
+        return text
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    try:
+        return encoded.decode("utf-16-le")
+    except UnicodeDecodeError:
+        return None if strict else encoded.decode("utf-16-le", "replace")
 
 
 def number_text(value: int | float) -> str:
@@ -88,6 +105,9 @@ def convert_cell(value: object) -> CellInput:
         return CellInput(error=f"input could not be read as text: {type(exc).__name__}")
     if text is None:
         return BLANK
+    text = repair_surrogates(text, strict=True)
+    if text is None:
+        return CellInput(error="input is not valid Unicode text (it has an unpaired surrogate)")
     if text.strip() in EXCEL_ERRORS:
         return CellInput(error=f"input is an Excel error: {text.strip()}")
     if len(text) > EXCEL_CELL_LIMIT:

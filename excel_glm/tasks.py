@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,8 +40,31 @@ _PACK_PROTOCOL = (
 
 
 def _normal(text: str) -> str:
-    """Case- and whitespace-insensitive form of a label or field name."""
-    return " ".join(text.split()).casefold()
+    """Case-, width- and whitespace-insensitive form of a label or field name."""
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+def _bare(text: str) -> str:
+    """`_normal` without punctuation around it ("**Positive.**" -> "positive") and with
+    spaces, underscores and dashes inside ignored ("E-Mail", "e_mail" -> "email")."""
+    normal = _normal(text)
+    start, end = 0, len(normal)
+    while start < end and not normal[start].isalnum():
+        start += 1
+    while end > start and not normal[end - 1].isalnum():
+        end -= 1
+    return re.sub(r"[\s_\-]+", "", normal[start:end])
+
+
+def _match_name(raw: str, names: tuple[str, ...]) -> str | None:
+    """The one name `raw` stands for: an exact match after `_normal`, else the only one equal
+    after `_bare` (an ambiguous answer matches none)."""
+    wanted = _normal(raw)
+    exact = [name for name in names if _normal(name) == wanted]
+    if exact:
+        return exact[0]
+    loose = [name for name in names if _bare(name) == _bare(raw) and _bare(raw)]
+    return loose[0] if len(loose) == 1 else None
 
 
 def _split_list(value: object, what: str) -> tuple[str, ...]:
@@ -176,16 +200,13 @@ class ClassifyTask(Task):
         return (sum(sizes) if self.multi_label else max(sizes)) + 2
 
     def _label(self, raw: object) -> str | None:
-        if not isinstance(raw, str):
-            return None
-        wanted = _normal(raw).strip(" .\"'")
-        return next((label for label in self.labels if _normal(label) == wanted), None)
+        return _match_name(raw, self.labels) if isinstance(raw, str) else None
 
     def validate(self, value: object) -> CellValue | None:
         if not self.multi_label:
             return self._label(value)
         if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
+            value = [part for part in re.split(r"[,;|\n]", value) if part.strip()]
         if not isinstance(value, list | tuple):
             return None
         chosen = {self._label(item) for item in value}
@@ -219,10 +240,16 @@ class ExtractTask(Task):
     def validate(self, value: object) -> CellValue | None:
         if not isinstance(value, dict):
             return None
-        by_name = {_normal(str(key)): item for key, item in value.items()}
+        by_name: dict[str, object] = {}
+        for key, item in value.items():
+            name = _match_name(str(key), self.fields)
+            if name is not None and name not in by_name:
+                by_name[name] = item
+        if value and not by_name:
+            return None  # an answer about other fields ("nombre"...) is not an empty answer
         result: dict[str, str] = {}
         for name in self.fields:
-            item = by_name.get(_normal(name))
+            item = by_name.get(name)
             if item is None:
                 result[name] = ""
                 continue

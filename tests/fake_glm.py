@@ -35,7 +35,18 @@ Faults (`inject(kind, ...)`), applied before the normal answer:
     "slow" (sleep `delay` seconds, then answer normally),
     "network_error" | "sensitive" | "length" | "context_exceeded" (200 with that finish_reason),
     "truncated" (JSON content cut in half), "non_json" (chatty prose instead of JSON),
-    "missing_id", "extra_id", "duplicate_id" (the first id repeated later with a wrong answer).
+    "missing_id", "extra_id", "duplicate_id" (the first id repeated later with a wrong answer),
+    "zero_based" (ids numbered from "0"), and the shapes other servers and models produce:
+    "fenced" (```json fences), "prose" (text before and after the JSON), "think" (a <think> block
+    first), "entries" ({"results": [{"id": 1, "answer": ...}]}), "null_content", "no_choices",
+    "no_usage" (no usage, no prompt_tokens_details), "reasoning" (reasoning_content beside content);
+    on the wire: "close" (Connection: close on the answer), "trickle" (the body a few bytes at a
+    time, `delay` seconds apart), "html" (status `status` with an HTML page).
+An error fault's body follows `envelope`: "nested" {"error": {"code": "1302", ...}} (default),
+"int" (the code as a number), "flat" {"code": ..., "message": ...}, "in_message" (no code field,
+"[1113][message][id]" as the message), "openai" {"error": {"message", "type", "code": null}};
+`status` overrides the HTTP status (200: an error envelope in a 200 answer) and `headers` adds
+response headers (Retry-After, x-should-retry...); `message` replaces the code's message.
 """
 
 from __future__ import annotations
@@ -78,6 +89,7 @@ KNOWN_MODELS = frozenset(
 
 # Business code -> (HTTP status, message), from the reference's tables.
 CODE_STATUS: dict[str, tuple[int, str]] = {
+    "401": (401, "令牌已过期或验证不正确"),
     "1000": (401, "身份验证失败。"),
     "1001": (401, "Header 中未收到 Authentication 参数，无法进行身份验证"),
     "1002": (401, "Authentication Token 非法，请确认 Authentication Token 正确传递。"),
@@ -93,11 +105,13 @@ CODE_STATUS: dict[str, tuple[int, str]] = {
         400,
         "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语",
     ),
+    "1231": (400, "您已有请求：xg-duplicate"),
     "1302": (429, "您的账户已达到速率限制，请您控制请求频率"),
     "1303": (429, "您当前使用该 API 的频率过高，请降低频率"),
     "1304": (429, "该 API 已达今日调用次数限额"),
     "1305": (429, "该模型当前访问量过大，请您稍后再试"),
     "1308": (429, "已达到 5 小时的使用上限。您的限额将在 2026-11-26 12:00:00 重置。"),
+    "1310": (429, "Weekly/Monthly Limit Exhausted. Your limit will reset at 2026-12-01 08:00:00"),
     "1312": (429, "该模型当前访问量过大，请切换其他模型"),
     "1313": (429, "您的账户触发公平使用策略，请稍后再试"),
 }
@@ -107,8 +121,11 @@ FINISH_FAULTS = {
     "length": "length",
     "context_exceeded": "model_context_window_exceeded",
 }
-CONTENT_FAULTS = {"truncated", "non_json", "missing_id", "extra_id", "duplicate_id"}
-OTHER_FAULTS = {"503_html", "503_empty", "drop", "slow"}
+CONTENT_FAULTS = {"truncated", "non_json", "missing_id", "extra_id", "duplicate_id", "zero_based"}
+SHAPE_FAULTS = {"fenced", "prose", "think", "entries", "null_content", "no_choices", "no_usage"}
+SHAPE_FAULTS |= {"reasoning"}
+OTHER_FAULTS = {"503_html", "503_empty", "drop", "slow", "close", "trickle", "html"}
+ENVELOPES = {"nested", "int", "flat", "in_message", "openai"}
 
 
 @dataclass
@@ -122,6 +139,10 @@ class FaultRule:
     match: str | None = None
     delay: float = 2.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    envelope: str = "nested"
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
 
 
 @dataclass
@@ -180,12 +201,22 @@ class FakeGlmServer:
         match: str | None = None,
         delay: float = 2.0,
         seed: int = 0,
+        envelope: str = "nested",
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        message: str | None = None,
     ) -> FaultRule:
         """Add a fault rule; `times=None` keeps it for every matching request."""
-        known = set(CODE_STATUS) | set(FINISH_FAULTS) | CONTENT_FAULTS | OTHER_FAULTS
+        known = set(CODE_STATUS) | set(FINISH_FAULTS) | CONTENT_FAULTS | SHAPE_FAULTS | OTHER_FAULTS
         if kind not in known:
             raise ValueError(f"unknown fault {kind!r}; known: {sorted(known)}")
-        rule = FaultRule(kind, times, probability, match, delay, random.Random(seed))
+        if envelope not in ENVELOPES:
+            raise ValueError(f"unknown envelope {envelope!r}; known: {sorted(ENVELOPES)}")
+        rule = FaultRule(
+            kind, times, probability, match, delay, random.Random(seed), envelope, status
+        )
+        rule.headers = dict(headers or {})
+        rule.message = message
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -284,7 +315,7 @@ class FakeGlmServer:
     async def _json(
         self, send: Callable, record: RecordedRequest, status: int, payload: Any, headers=()
     ) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
+        data = encode_json(payload)
         await self._raw(send, record, status, data, "application/json", headers)
 
     async def _raw(
@@ -302,14 +333,19 @@ class FakeGlmServer:
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": data})
 
-    async def _error(self, send: Callable, record: RecordedRequest, code: str) -> None:
+    async def _error(
+        self, send: Callable, record: RecordedRequest, code: str, rule: FaultRule | None = None
+    ) -> None:
         status, message = CODE_STATUS[code]
-        headers = []
+        if rule is not None and rule.message is not None:
+            message = rule.message
+        headers = list((rule.headers if rule else {}).items())
         if self.retry_after is not None and status == 429:
             headers.append(("retry-after", str(self.retry_after)))
-        await self._json(
-            send, record, status, {"error": {"code": code, "message": message}}, headers
-        )
+        if rule is not None and rule.status is not None:
+            status = rule.status
+        body = error_body(code, message, rule.envelope if rule else "nested")
+        await self._json(send, record, status, body, headers)
 
     def _pick_fault(self, body: Any) -> FaultRule | None:
         texts = [str(item.get("text", "")) for item in items_of(body) or []]
@@ -337,7 +373,11 @@ class FakeGlmServer:
         fault = rule.kind if rule else None
         record.fault = fault
         if fault in CODE_STATUS:
-            return await self._error(send, record, fault)
+            return await self._error(send, record, fault, rule)
+        if fault == "html":
+            page = b"<html><head><title>Bad Gateway</title></head><body>nginx</body></html>"
+            status = rule.status or 502
+            return await self._raw(send, record, status, page, "text/html", rule.headers.items())
         if fault in ("503_html", "503_empty"):
             html = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
             data = html if fault == "503_html" else b""
@@ -369,7 +409,7 @@ class FakeGlmServer:
             if fault == "slow":
                 await asyncio.sleep(rule.delay)
             payload = self._answer(body, model, fault)
-            completion_tokens = payload["usage"]["completion_tokens"]
+            completion_tokens = payload.get("usage", {}).get("completion_tokens", 0)
             delay_ms = self.base_ms + self.per_token_ms * completion_tokens
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)
@@ -378,7 +418,28 @@ class FakeGlmServer:
             # moment this one returns never races the counter into a false 1302.
             if generation == self.generation:
                 self.in_flight -= 1
-        await self._json(send, record, 200, payload)
+        if fault == "trickle":
+            return await self._trickle(send, record, payload, rule.delay)
+        headers = [("connection", "close")] if fault == "close" else []
+        await self._json(send, record, 200, payload, headers)
+
+    async def _trickle(
+        self, send: Callable, record: RecordedRequest, payload: Any, delay: float
+    ) -> None:
+        """Headers at once, then the body 8 bytes at a time: no read ever waits `delay` long."""
+        data = encode_json(payload)
+        record.status = 200
+        head = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        for start in range(0, len(data), 8):
+            await send(
+                {"type": "http.response.body", "body": data[start : start + 8], "more_body": True}
+            )
+            await asyncio.sleep(delay)
+        await send({"type": "http.response.body", "body": b""})
 
     def _check_request(self, body: Any) -> str | None:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
@@ -426,26 +487,29 @@ class FakeGlmServer:
             completion_tokens, finish = count_tokens(content), "length"
         now = int(time.time())
         rid = str(body.get("request_id") or f"{time.strftime('%Y%m%d%H%M%S')}fake")
-        return {
-            "id": rid,
-            "request_id": rid,
-            "created": now,
-            "model": model,
-            "object": "chat.completion",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": cached},
+        return reshape(
+            fault,
+            {
+                "id": rid,
+                "request_id": rid,
+                "created": now,
+                "model": model,
+                "object": "chat.completion",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": cached},
+                },
             },
-        }
+        )
 
     def _content(self, body: dict, system: str, fault: str | None) -> tuple[str, str]:
         params = params_of(system)
@@ -463,11 +527,22 @@ class FakeGlmServer:
             pairs.append(("999", "[extra] not asked for"))
         if fault == "duplicate_id" and pairs:
             pairs.append((pairs[0][0], "[duplicate] wrong answer"))
+        if fault == "zero_based":
+            pairs = [(str(int(i) - 1), a) if i.isdigit() else (i, a) for i, a in pairs]
+        if fault == "entries":
+            entries = [{"id": int(i) if i.isdigit() else i, "answer": a} for i, a in pairs]
+            return dumps({"results": entries}), "stop"
         content = "{" + ",".join(f"{json.dumps(i)}:{dumps(a)}" for i, a in pairs) + "}"
         if fault == "truncated":
             content = content[: max(1, len(content) // 2)]
         elif fault == "non_json":
             content = "Sure! Here are the answers you asked for: " + content.strip("{}")
+        elif fault == "fenced":
+            content = f"```json\n{content}\n```"
+        elif fault == "prose":
+            content = f"Here are the answers:\n{content}\nLet me know if you need more."
+        elif fault == "think":
+            content = f'<think>The user wants {{"1": ...}}; fine.</think>\n{content}'
         if fault in FINISH_FAULTS:
             finish = FINISH_FAULTS[fault]
             if finish in ("sensitive", "network_error"):
@@ -476,3 +551,38 @@ class FakeGlmServer:
                 content = content[: max(1, len(content) // 2)]
             return content, finish
         return content, "stop"
+
+
+def error_body(code: str, message: str, envelope: str) -> dict:
+    """An error answer's JSON body in one of the envelopes servers are seen to use."""
+    if envelope == "int":
+        return {"error": {"code": int(code), "message": message}}
+    if envelope == "flat":
+        return {"code": code, "message": message}
+    if envelope == "in_message":
+        return {"error": {"message": f"[{code}][{message}][20261126013000abcdef]"}}
+    if envelope == "openai":
+        return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+    return {"error": {"code": code, "message": message}}
+
+
+def reshape(fault: str | None, payload: dict) -> dict:
+    """A normal answer bent into the shape a `SHAPE_FAULTS` fault asks for."""
+    message = payload["choices"][0]["message"]
+    if fault == "null_content":
+        message["content"] = None
+    elif fault == "no_choices":
+        payload["choices"] = []
+    elif fault == "no_usage":
+        del payload["usage"]
+    elif fault == "reasoning":
+        message["reasoning_content"] = 'The cells are {"1": "not this"}; answer each.'
+    return payload
+
+
+def encode_json(payload: Any) -> bytes:
+    """UTF-8 JSON; \\u escapes when a string holds what UTF-8 cannot (a lone surrogate)."""
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(payload).encode()

@@ -1,19 +1,29 @@
 """Packing: many cells into few requests, and reading a pack's answer back by id.
 
 Pure functions, no I/O: `pack_cells` groups work by expected output tokens and item count,
-`pack_request` builds the chat request, `read_pack_answer` maps ids to raw answers.
+`pack_request` builds the chat request; `read_pack_answer` (engine/answers.py) maps ids back.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from excel_glm.cells import estimate_tokens
+from excel_glm.engine.answers import read_pack_answer
 from excel_glm.providers.base import ChatRequest
+
+__all__ = [
+    "ID_OVERHEAD_TOKENS",
+    "WorkItem",
+    "pack_cells",
+    "pack_max_tokens",
+    "pack_request",
+    "read_pack_answer",
+    "split_pack",
+]
 
 # Room per item for the id and JSON punctuation around an answer: `"12":"...",`.
 ID_OVERHEAD_TOKENS = 3
@@ -85,52 +95,3 @@ def pack_request(instruction: str, items: Sequence[WorkItem], *, scale: float = 
         json_mode=True,
         key=items[0].key[:16] if items else "",
     )
-
-
-def _pairs_hook(pairs: list[tuple[str, object]]) -> dict:
-    result: dict = {}
-    duplicates: set[str] = set()
-    for key, value in pairs:
-        if key in result:
-            duplicates.add(key)
-        result[key] = value
-    if duplicates:
-        result["\0duplicates"] = duplicates
-    return result
-
-
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
-
-
-def read_pack_answer(content: str, count: int) -> dict[int, object]:
-    """Map item positions (0-based) to the raw answers found for ids "1".."count".
-
-    Anything unusable is simply absent: non-JSON content, ids never asked for, and ids that came
-    back more than once (which of the copies is right cannot be told, so neither is trusted).
-    """
-    match = _FENCE.match(content)
-    text = match.group(1) if match else content
-    try:
-        data = json.loads(text, object_pairs_hook=_pairs_hook)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    duplicates = data.pop("\0duplicates", set())
-    items = data.get("items")
-    if isinstance(items, list) and not any(str(n) in data for n in range(1, count + 1)):
-        # Tolerate the list shape {"items": [{"id": "1", "answer": ...}]} a model may echo back.
-        data = {}
-        for entry in items:
-            if not isinstance(entry, dict) or "id" not in entry:
-                continue
-            key = str(entry["id"])
-            if key in data:
-                duplicates.add(key)
-            data[key] = entry.get("answer", entry.get("text"))
-    answers: dict[int, object] = {}
-    for n in range(1, count + 1):
-        key = str(n)
-        if key in data and key not in duplicates:
-            answers[n - 1] = data[key]
-    return answers

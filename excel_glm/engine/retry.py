@@ -17,12 +17,14 @@ class Failure(Enum):
     BALANCE = "balance"  # 1113: stop the run
     QUOTA = "quota"  # 1304, 1308-1321 caps and plans: stop the run
     FATAL = "fatal"  # bad parameters, unknown model, prompt too long, other 4xx: stop the run
+    GIVE_UP = "give_up"  # the server said not to retry (x-should-retry: false): fail these cells
 
 
 _RETRY_CODES = {"1200", "1230", "1231", "1234", "500", "503"}
 _OVERLOAD_CODES = {"1302", "1303", "1305", "1312", "1313", "rate_limit_exceeded"}
 _BALANCE_CODES = {"1113", "insufficient_quota"}
 _AUTH_CODES = {"1000", "1001", "1002", "1003", "1004", "1005", "401", "invalid_api_key"}
+_CELL_CODES = {"1301", "content_filter"}  # GLM's content filter; OpenAI's and Azure's
 _QUOTA_CODES = {"1304", *(str(c) for c in range(1308, 1312)), *(str(c) for c in range(1314, 1322))}
 
 
@@ -34,7 +36,7 @@ def classify_failure(status: int | None, code: str | None) -> Failure:
             return Failure.OVERLOAD
         if code in _RETRY_CODES:
             return Failure.RETRY
-        if code == "1301":
+        if code in _CELL_CODES:
             return Failure.CELL
         if code in _AUTH_CODES:
             return Failure.AUTH
@@ -46,7 +48,8 @@ def classify_failure(status: int | None, code: str | None) -> Failure:
             return Failure.RETRY
         if code.isdigit() and 1100 <= int(code) <= 1299:
             return Failure.FATAL
-    if status is None or status in (408, 409) or status >= 500:
+    if status is None or 200 <= status < 300 or status in (408, 409) or status >= 500:
+        # A 2xx carrying an error envelope without a known code is a hiccup, not a verdict.
         return Failure.RETRY
     if status == 429:
         return Failure.OVERLOAD

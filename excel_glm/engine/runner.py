@@ -9,6 +9,7 @@ and only then gives that cell an error. Every answer is in the cache before anyt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -46,6 +47,10 @@ class _GaveUp(Exception):
     """Internal: a request kept failing with retryable errors until the attempts ran out."""
 
 
+class _Stopped(Exception):
+    """Internal: the run met a fatal error; this pack sends nothing more."""
+
+
 @dataclass
 class _RunState:
     """What one run knows: cells grouped by text, answers so far, usage."""
@@ -59,6 +64,15 @@ class _RunState:
     answers: dict[str, CellResult] = field(default_factory=dict)
     done_cells: int = 0
     total_cells: int = 0
+    # The first fatal provider error. It stops new requests at once, while the requests already
+    # in flight (paid for) finish and land in the cache; the run raises it after that.
+    fatal: FatalProviderError | None = None
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self, error: FatalProviderError) -> None:
+        if self.fatal is None:
+            self.fatal = error
+        self.stopped.set()
 
     def settle(self, text: str, result: CellResult) -> None:
         if text in self.answers:
@@ -156,8 +170,9 @@ class Engine:
         on_progress: ProgressCallback | None = None,
         cancel: asyncio.Event | None = None,
     ) -> RunResult:
-        """Answer every value; results[i] answers values[i]. Raises FatalProviderError at once
-        (answers received so far are cached) and RunCancelled when `cancel` is set."""
+        """Answer every value; results[i] answers values[i]. Raises FatalProviderError once the
+        requests already in flight are back (nothing new is sent; every answer received is
+        cached) and RunCancelled when `cancel` is set."""
         if cancel is not None and cancel.is_set():
             raise RunCancelled("the run was cancelled before it started")
         state = self._prepare(task, values, on_progress)
@@ -233,12 +248,17 @@ class Engine:
                     group.create_task(self._answer(state, pack))
         except BaseExceptionGroup as failures:
             raise _first_error(failures) from None
+        if state.fatal is not None:
+            raise state.fatal
 
     async def _answer(self, state: _RunState, items: list[WorkItem]) -> None:
-        if self._chat:
-            await self._answer_pack(state, items)
-        else:
-            await self._answer_completion(state, items[0])
+        try:
+            if self._chat:
+                await self._answer_pack(state, items)
+            else:
+                await self._answer_completion(state, items[0])
+        except _Stopped:
+            pass  # its cells stay unanswered; the run raises the fatal error once all are back
 
     async def _answer_pack(
         self, state: _RunState, items: list[WorkItem], *, scale: float = 1.0, tries: int = 0
@@ -301,7 +321,13 @@ class Engine:
 
     async def _resend(self, state: _RunState, items: list[WorkItem], *, size: int) -> None:
         parts = [items[start : start + size] for start in range(0, len(items), size)]
-        await asyncio.gather(*(self._answer_pack(state, part) for part in parts))
+        # Every part runs to its end before any error goes up: none is left running unowned.
+        outcomes = await asyncio.gather(
+            *(self._answer_pack(state, part) for part in parts), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _answer_completion(self, state: _RunState, item: WorkItem) -> None:
         """One cell through a completion-only provider (the embedded base model): one request
@@ -321,9 +347,10 @@ class Engine:
         except _GaveUp as exc:
             self._fail(state, [item], str(exc))
             return
+        except FatalProviderError as exc:
+            state.stop(exc)
+            raise _Stopped from None
         except ProviderError as exc:  # the local model's per-cell failures (LocalModelError)
-            if isinstance(exc, FatalProviderError):
-                raise
             self._fail(state, [item], str(exc))
             return
         if value is None:
@@ -342,7 +369,12 @@ class Engine:
         policy = self.policy
         while True:
             overload = False
+            if state.fatal is not None:
+                raise _Stopped
             generation = await self.limiter.acquire()
+            if state.fatal is not None:  # it came while this request waited for a slot
+                self.limiter.release()
+                raise _Stopped
             try:
                 completion = await self.provider.complete(request)
             except RetryableProviderError as exc:
@@ -350,9 +382,10 @@ class Engine:
                 if overload:
                     self.limiter.on_overload(generation)
                 last: Exception = exc
+            except FatalProviderError as exc:
+                state.stop(exc)
+                raise _Stopped from None
             except ProviderError as exc:
-                if isinstance(exc, FatalProviderError):
-                    raise
                 # Neither retryable nor fatal: this request's cells fail, the run goes on.
                 raise _GaveUp(str(exc)) from None
             else:
@@ -376,7 +409,9 @@ class Engine:
                 raise _GaveUp(f"no answer after {failures + overloads} attempts: {last}")
             retry_after = getattr(last, "retry_after", None)
             delay = policy.delay(attempt, overload=overload, retry_after=retry_after, rng=self._rng)
-            await asyncio.sleep(delay)
+            # A fatal error elsewhere ends the wait early: nothing more will be sent.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.stopped.wait(), delay)
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def _store(self, state: _RunState, good: list[tuple[WorkItem, CellValue]]) -> None:
