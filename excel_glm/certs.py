@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from excel_glm.config import user_config_dir
+from excel_glm.token import ensure_private_dir
 
 CA_VALIDITY = dt.timedelta(days=3650)
 LEAF_VALIDITY = dt.timedelta(days=397)
@@ -65,7 +67,7 @@ def ensure_certificates(now: dt.datetime | None = None) -> CertPaths:
     """Create the CA and the localhost certificate if missing or expiring; return their paths."""
     now = now or dt.datetime.now(dt.UTC)
     paths = _paths()
-    certs_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_private_dir(certs_dir())
     ca = _load_valid(paths.ca_cert, now)
     ca_key = _load_key(_ca_key_path()) if ca is not None else None
     if ca is None or ca_key is None:
@@ -181,7 +183,12 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey | None:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (FileNotFoundError, ValueError, TypeError):
         return None
-    return key if isinstance(key, ec.EllipticCurvePrivateKey) else None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        return None
+    # A key restored from a backup or copied by hand may have come back readable by others.
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return key
 
 
 def _issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
@@ -202,15 +209,21 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write a key readable by its owner only (0600 from creation, never briefly wider)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    _write_atomically(path, data, 0o600)
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write a certificate others may read but never change (not 0666 under a umask of 0)."""
+    _write_atomically(path, data, 0o644)
+
+
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    # A temporary name of its own: two services starting at once must not collide on it.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

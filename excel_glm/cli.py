@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from excel_glm.cli_batch import batch_app
 from excel_glm.errors import ExcelGlmError
 
 try:  # Typer >= 0.26 vendors Click and roots Click's errors in TyperException.
@@ -68,23 +69,42 @@ def _redact(message: str) -> str:
 
 def _run_reporting_errors(invoke: Callable[[], object]) -> int:
     """Run the command; print an expected failure as one `error: ...` line; return the exit code."""
+    from excel_glm.cli_report import say
+
     try:
         result = invoke()
     except _ClickError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `excel-glm`: its message is the help
-            typer.echo(exc.format_message())
+            say(exc.format_message())
             return 0
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        say(f"error: {exc.format_message()}{hint}", err=True)
         return 1
-    except typer.Abort:
-        typer.echo("error: aborted", err=True)
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Click's wrapping of Ctrl+C
+            say("interrupted", err=True)
+            return 130
+        say("error: aborted", err=True)
         return 1
     except ExcelGlmError as exc:
         # Providers build these messages without the API key; _redact is a second guard.
         message = " ".join(str(exc).split()) or type(exc).__name__
-        typer.echo(f"error: {_redact(message)}", err=True)
+        say(f"error: {_redact(message)}", err=True)
+        return 1
+    except KeyboardInterrupt:  # outside Click's own handling (a run reports its own)
+        say("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        # A bug, not the user's doing: still one line, and the traceback only when asked for.
+        if os.environ.get("EXCEL_GLM_DEBUG"):
+            raise
+        message = " ".join(str(exc).split())
+        say(
+            f"error: internal error ({type(exc).__name__}: {_redact(message)}); this is a bug in "
+            "excel-glm: please report it (EXCEL_GLM_DEBUG=1 shows the traceback)",
+            err=True,
+        )
         return 1
     return result if isinstance(result, int) else 0
 
@@ -93,15 +113,43 @@ app = typer.Typer(
     name="excel-glm",
     cls=_OneLineErrorsGroup,
     help="Put GLM-5 to work on spreadsheet cells: translate, classify, extract, ask.",
+    epilog="With EXCEL_GLM_API_KEY set, GLM-5 answers; without it, a small embedded model runs "
+    "offline. Exit codes: 0 done, 1 nothing done (one error line), 2 written but some cells "
+    "failed, 130 interrupted. 'excel-glm COMMAND --help' lists a command's options.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.add_typer(batch_app, name="batch")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from excel_glm import __version__
+
+        typer.echo(f"excel-glm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    """Options that come before the command."""
+
 
 # Options every task command shares.
 Book = Annotated[
-    Path, typer.Argument(help="The workbook to read (.xlsx or .xlsm).", show_default=False)
+    Path,
+    typer.Argument(
+        metavar="BOOK", help="The workbook to read (.xlsx or .xlsm).", show_default=False
+    ),
 ]
 RangeSpec = Annotated[
     str,
@@ -126,7 +174,10 @@ Out = Annotated[
     typer.Option(help="Output workbook. Default: BOOK.glm.xlsx beside the input.", dir_okay=False),
 ]
 InPlace = Annotated[
-    bool, typer.Option("--in-place", help="Rewrite BOOK itself, after copying it to BOOK.bak.")
+    bool,
+    typer.Option(
+        "--in-place", help="Rewrite BOOK itself, after copying it to BOOK.bak (BOOK.xlsx.bak)."
+    ),
 ]
 DryRun = Annotated[
     bool,
@@ -224,7 +275,7 @@ def classify(
     )
 
 
-@app.command()
+@app.command(short_help="Pull named fields out of each cell, one column per field.")
 def extract(
     book: Book,
     range_spec: RangeSpec,
@@ -284,7 +335,7 @@ def _job_options(arguments: dict[str, Any]) -> dict[str, Any]:
     return {name: arguments[name] for name in _JOB_OPTION_NAMES}
 
 
-@app.command()
+@app.command(short_help="Run the local service for the Office add-in and xlwings UDFs.")
 def serve(
     host: Annotated[
         str | None,
@@ -313,7 +364,7 @@ def serve(
     )
 
 
-@app.command()
+@app.command(short_help="Print (or write) the setup for the xlwings UDFs.")
 def xlwings(
     write: Annotated[
         Path | None,

@@ -22,10 +22,12 @@ from excel_glm.cli_report import (
     format_estimate,
     format_failures,
     format_summary,
+    say,
 )
 from excel_glm.cli_workbook_job import (
     WorkbookJob,
     answers_to_write,
+    check_book,
     check_output_writable,
     plan_output,
     prepare_job,
@@ -59,11 +61,27 @@ class JobOptions:
     concurrency: int | None = None
 
 
+INTERRUPTED_MESSAGE = (
+    "interrupted: answers received so far are cached; run the same command to resume"
+)
+
+
 def run_task_command(task_name: str, params: dict[str, object], options: JobOptions) -> int:
     """Run one task over a workbook range and return the process exit code.
 
     User errors and fatal provider errors propagate as exceptions (the CLI prints them as one line).
+    Ctrl+C at any point, the write included, ends with one line and exit 130: the output is
+    written to a temporary file renamed into place, so it is either whole or absent.
     """
+    try:
+        return _run_task_command(task_name, params, options)
+    except KeyboardInterrupt:
+        say(INTERRUPTED_MESSAGE, err=True)
+        return EXIT_INTERRUPTED
+
+
+def _run_task_command(task_name: str, params: dict[str, object], options: JobOptions) -> int:
+    check_book(options.book)
     overrides = {
         name: value
         for name in ("provider", "model", "concurrency")
@@ -83,20 +101,13 @@ def run_task_command(task_name: str, params: dict[str, object], options: JobOpti
     )
     if not options.dry_run:
         check_output_writable(output.dest)
-    try:
-        run = asyncio.run(_estimate_and_run(settings, task, job, options))
-    except KeyboardInterrupt:
-        typer.echo(
-            "interrupted: answers received so far are cached; run the same command to resume",
-            err=True,
-        )
-        return EXIT_INTERRUPTED
+    run = asyncio.run(_estimate_and_run(settings, task, job, options))
     if run is None:  # dry run
         return EXIT_OK
     values, failures = answers_to_write(job, run.results, fields)
     written = write_output(job, values, overwrite=options.overwrite)
     for line in format_failures([(f.address, f.message) for f in failures]):
-        typer.echo(line, err=True)
+        say(line, err=True)
     summary = RunSummary(
         cells=sum(1 for r in run.results if r.value is not None or r.error is not None),
         written=written,
@@ -104,9 +115,25 @@ def run_task_command(task_name: str, params: dict[str, object], options: JobOpti
         usage=run.usage,
         output=output.dest,
         backup=output.backup,
+        empty=_answered_targets(job, run) - len(values),
     )
-    typer.echo(format_summary(summary))
+    say(format_summary(summary))
     return EXIT_SOME_CELLS_FAILED if failures else EXIT_OK
+
+
+def can_ask() -> bool:
+    """True when a person can answer a question: stdin is open and a terminal."""
+    stdin = sys.stdin  # None when the shell closed it (`<&-`)
+    return stdin is not None and not stdin.closed and stdin.isatty()
+
+
+def _answered_targets(job: WorkbookJob, run: RunResult) -> int:
+    """Target cells of every cell that got an answer (one per field for extract)."""
+    return sum(
+        len(targets)
+        for targets, result in zip(job.targets, run.results, strict=True)
+        if result.error is None and result.value is not None
+    )
 
 
 async def _estimate_and_run(
@@ -118,13 +145,13 @@ async def _estimate_and_run(
         values = job.values
         estimate = engine.estimate(task, values)
         if options.dry_run:
-            typer.echo(format_estimate(estimate))
+            say(format_estimate(estimate))
             return None
         confirm_spend(
             estimate,
             settings.confirm_cost_above,
             assume_yes=options.yes,
-            interactive=sys.stdin.isatty(),
+            interactive=can_ask(),
             ask=lambda question: typer.confirm(question, default=False, err=True),
         )
         console = Console(stderr=True)

@@ -6,6 +6,7 @@ last one (the write). Nothing here talks to a model.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,14 @@ class WorkbookJob:
     def values(self) -> list[object]:
         """The input values in range order, as the engine takes them."""
         return [cell.value for cell in self.cells]
+
+
+def check_book(book: Path) -> None:
+    """Refuse at once a BOOK that is missing or a folder (no output name can be made from it)."""
+    if book.is_dir():
+        raise WorkbookError(f"{book} is a folder, not a workbook: give the .xlsx or .xlsm file")
+    if not book.is_file():
+        raise WorkbookError(f"no such workbook: {book}")
 
 
 def default_output_path(book: Path) -> Path:
@@ -151,8 +160,7 @@ def prepare_job(
     overwrite: bool,
 ) -> WorkbookJob:
     """Read the input cells and check every target, all before any model call (nothing is paid)."""
-    if not book.is_file():
-        raise WorkbookError(f"no such workbook: {book}")
+    check_book(book)
     try:
         rng = parse_range(range_spec)
     except RangeSpecError as exc:
@@ -199,6 +207,19 @@ def _conflict_message(conflicts: Sequence[str], overwrite: bool) -> str:
     )
 
 
+def _copy_whole(source: Path, dest: Path) -> None:
+    """Copy `source` to `dest` through a temporary file: an interrupted copy never replaces an
+    older backup with half a workbook."""
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        shutil.copy2(source, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def answers_to_write(
     job: WorkbookJob, results: Sequence[CellResult], fields: Sequence[str] | None
 ) -> tuple[dict[tuple[int, int], str], list[Failure]]:
@@ -232,8 +253,17 @@ def write_output(
 
     try:
         if job.output.backup is not None:
-            shutil.copy2(job.book, job.output.backup)
+            _copy_whole(job.book, job.output.backup)
         report = write_cells(job.book, job.output.dest, job.sheet, values, overwrite=overwrite)
-    except OSError as exc:
-        raise WorkbookError(f"cannot write {job.output.dest}: {exc.strerror or exc}") from None
+    except (OSError, WorkbookError) as exc:
+        problem = (
+            f"cannot write {job.output.dest}: {exc.strerror or exc}"
+            if isinstance(exc, OSError)
+            else str(exc)
+        )
+        # Paid for by now: say so, or the user may think a rerun costs as much again.
+        raise WorkbookError(
+            f"{problem}; the answers are cached: once the file can be written (closed in Excel, "
+            "say), run the same command again, nothing is paid twice"
+        ) from None
     return report.written

@@ -359,10 +359,15 @@ def make_task(name: str, params: Mapping[str, object]) -> Task:
             glossary=_glossary(params.get("glossary")),
         )
     if name == "classify":
+        labels = _split_list(params.get("labels"), "labels")
+        multi_label = _flag(params.get("multi_label"), "multi_label")
+        if len(labels) < 2 and not multi_label:
+            # One label to pick from would pay the model to write the same word in every cell.
+            raise TaskError(f"give at least two labels to choose from (got only {labels[0]!r})")
         return ClassifyTask(
-            labels=_split_list(params.get("labels"), "labels"),
+            labels=labels,
             instructions=_text_param(params, "instructions"),
-            multi_label=_flag(params.get("multi_label"), "multi_label"),
+            multi_label=multi_label,
         )
     if name == "extract":
         return ExtractTask(fields=_split_list(params.get("fields"), "fields"))

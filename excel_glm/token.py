@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from excel_glm.config import Settings, user_config_dir
@@ -30,13 +31,33 @@ def load_or_create_token(settings: Settings) -> str:
         return settings.token.get_secret_value()
     stored = read_stored_token()
     if stored is not None:
+        ensure_private_dir(token_path().parent)
         _restrict_permissions(token_path())
         return stored
     return _create_token(token_path())
 
 
+def ensure_private_dir(folder: Path) -> None:
+    """Create `folder` (and its missing parents) for its owner only; stop others writing to it.
+
+    Whoever may write to the folder may swap the token, or the CA the user is told to trust, for
+    their own; Path.mkdir's default (0777 less the umask: world-writable under umask 0) will not do.
+    """
+    missing: list[Path] = []
+    parent = folder
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for created in reversed(missing):
+        created.mkdir(mode=0o700, exist_ok=True)  # the umask can only narrow 0700
+    if os.name == "posix":
+        status = folder.stat()
+        if status.st_uid == os.getuid() and status.st_mode & 0o022:
+            folder.chmod(stat.S_IMODE(status.st_mode) & ~0o022)
+
+
 def _create_token(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
     token = secrets.token_urlsafe(32)
     # Write to a private temporary file first, then link it into place: the token is never readable
     # by others, never half-written, and two processes racing here agree on the winner's token.

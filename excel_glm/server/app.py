@@ -21,7 +21,7 @@ from excel_glm.errors import (
 from excel_glm.server.deps import ServiceEngine, ServiceState
 from excel_glm.server.inflight import InflightCells
 from excel_glm.server.jobs import JobLimits, JobNotFound, JobRegistry, TooManyJobs
-from excel_glm.server.routers import addin, cells, health, jobs
+from excel_glm.server.routers import addin, cells, docs, health, jobs
 from excel_glm.server.security import LoopbackGuard, Redactor, ServiceLimits
 from excel_glm.token import load_or_create_token
 
@@ -77,12 +77,15 @@ def create_app(
         summary="GLM in spreadsheets: the local service behind the Office add-in and xlwings UDFs",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # served by routers.docs, with its files pinned by hash
+        redoc_url=None,
     )
     app.state.service = state
     app.include_router(health.router)
     app.include_router(cells.router)
     app.include_router(jobs.router)
     app.include_router(addin.router)
+    app.include_router(docs.router)
     _add_error_handlers(app, redact)
     app.add_middleware(LoopbackGuard, port=settings.port, limits=state.limits, redact=redact)
     return app

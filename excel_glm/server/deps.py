@@ -17,7 +17,7 @@ from excel_glm.config import Settings
 from excel_glm.results import Estimate, Progress, RunResult
 from excel_glm.server.inflight import InflightCells
 from excel_glm.server.jobs import JobRegistry
-from excel_glm.server.matrix import Shape, check_matrix, flatten
+from excel_glm.server.matrix import Shape, check_matrix, check_params_text, flatten
 from excel_glm.server.schemas import CellsRequest
 from excel_glm.server.security import Redactor, ServiceLimits, token_matches
 from excel_glm.tasks import make_task
@@ -104,6 +104,7 @@ async def get_jobs(state: State) -> JobRegistry:
 async def checked_cells(body: CellsRequest, state: State) -> CellsJob:
     """Build the task (TaskError: 422) and check the matrix (shape, cell types, cell count)."""
     shape = check_matrix(body.values, max_cells=state.limits.max_cells)
+    check_params_text(body.params)
     task = make_task(body.task, body.params)
     return CellsJob(task=task, values=flatten(body.values), shape=shape)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from excel_glm.errors import UserError
@@ -13,6 +13,10 @@ SCALAR_TYPES = (str, int, float, bool)
 
 class MatrixError(UserError):
     """The values matrix is malformed (shape or cell type): HTTP 422."""
+
+
+class ParamsError(UserError):
+    """A task parameter holds text no encoder can carry: HTTP 422."""
 
 
 class TooManyCells(UserError):
@@ -64,6 +68,36 @@ def check_matrix(values: Sequence[Sequence[object]], *, max_cells: int) -> Shape
 def flatten(values: Sequence[Sequence[object]]) -> list[object]:
     """Cells in row-major order, the order the engine answers in."""
     return [cell for row in values for cell in row]
+
+
+def check_params_text(params: Mapping[str, object]) -> None:
+    """Raise ParamsError if any text in the task parameters is not valid Unicode.
+
+    Excel's LEFT/MID can cut text between the two halves of an emoji, and JSON.stringify sends
+    such a half as an escape that Python decodes into a string no encoder can carry; in a cell the
+    engine turns it into that cell's error, in a parameter it would fail every cell.
+    """
+    for name, value in params.items():
+        if _has_lone_surrogate(value):
+            raise ParamsError(
+                f"parameter {name!r} is not valid Unicode text (it has half of a character)"
+            )
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        if value.isascii():
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, list | tuple):
+        return any(_has_lone_surrogate(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    return False
 
 
 def fold(results: Sequence[CellResult], shape: Shape) -> tuple[list[list], list[list]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -58,11 +59,35 @@ def serve(
     from excel_glm.server.app import create_app
 
     bound = bind_address(host)
-    settings = settings.model_copy(update={"host": bound, "port": port})
-    certs = ensure_certificates() if use_https else None
-    app = create_app(settings)
-    print(startup_message(port=port, certs=certs), flush=True)
-    uvicorn.run(app, **uvicorn_options(host=bound, port=port, certs=certs))
+    # Bound before anything is printed: a second `serve` on a taken port says so in one line
+    # instead of printing its instructions and then a uvicorn error.
+    sock = listening_socket(bound, port)
+    try:
+        settings = settings.model_copy(update={"host": bound, "port": port})
+        certs = ensure_certificates() if use_https else None
+        app = create_app(settings)
+        print(startup_message(port=port, certs=certs), flush=True)
+        options = uvicorn_options(host=bound, port=port, certs=certs)
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def listening_socket(address: str, port: int) -> socket.socket:
+    """A socket bound to the loopback `address` and `port`; ConfigError if the port is taken."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if os.name != "nt":  # on Windows this flag would let another process share the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {address} port {port}: {exc.strerror or exc} (is excel-glm serve "
+            "already running? stop it, or choose another --port)"
+        ) from None
+    return sock
 
 
 def startup_message(*, port: int, certs: CertPaths | None) -> str:
@@ -76,6 +101,8 @@ def startup_message(*, port: int, certs: CertPaths | None) -> str:
     if certs is None:
         lines += [
             "Plain HTTP: for xlwings UDFs only. The Office add-in needs HTTPS (omit --http).",
+            "xlwings: run `excel-glm xlwings` for the setup to paste into your workbook.",
+            f'Check: {base}/health answers {{"status": "ok", ...}}. Stop with Ctrl+C.',
         ]
         return "\n".join(lines)
     ca = certs.ca_cert

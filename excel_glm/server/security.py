@@ -11,6 +11,11 @@ Why each exists:
   of them is allowed from anywhere. The task pane page, which carries the token, is not one.
 - Body size: a request is read into memory before it is parsed; the cap keeps that bounded.
 - Token: every /v1 call needs `Authorization: Bearer <token>`, compared in constant time.
+- One Host, one Origin: a request carrying two of either is refused, so no check can read one
+  copy while another layer acts on the other.
+- Fetch metadata: a browser marks a page's subresource request for the task pane (a script, an
+  image, a fetch) as cross-site; only a navigation (Office loading the pane in its frame) may
+  cross sites to it. Referer cannot serve here: Excel on the web frames the pane from its own site.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 PUBLIC_PREFIX = "/addin/"
 # Add-in files that must never be readable by another origin: the task pane carries the token.
 PRIVATE_FILES = frozenset({"/addin/taskpane.html"})
+# Headers a request may carry once only: the guard's decisions rest on them.
+SINGLE_HEADERS = (b"host", b"origin")
+# Sec-Fetch-Site values of a request a page of this very service (or the user) started.
+OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 
 
 def is_public_file(method: str, path: str) -> bool:
@@ -132,6 +141,9 @@ class LoopbackGuard:
                 await _send_json(send, 500, "internal error in the service; see its log")
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
+        repeated = _repeated_header(scope)
+        if repeated is not None:
+            return 400, f"refused: the request carries more than one {repeated} header"
         host = headers.get("host", "")
         if host.lower() not in self.hosts:
             return 403, f"refused: Host {host!r} is not this service (use localhost:{self.port})"
@@ -140,6 +152,8 @@ class LoopbackGuard:
         own = self.origins.get(scope.get("scheme", "http"), frozenset())
         if origin is not None and origin not in own and not _public(scope):
             return 403, f"refused: requests from origin {origin!r} are not allowed"
+        if scope["path"] in PRIVATE_FILES and not _own_or_navigation(headers):
+            return 403, "refused: the task pane is a page to open, not a resource of another site"
         return None
 
     async def _read_body(
@@ -169,6 +183,26 @@ SAFETY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 )
+
+
+def _repeated_header(scope: Scope) -> str | None:
+    """The name of a guarded header the request carries more than once, else None."""
+    seen: set[bytes] = set()
+    for name, _ in scope["headers"]:
+        name = name.lower()
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                return name.decode().title()
+            seen.add(name)
+    return None
+
+
+def _own_or_navigation(headers: dict[str, str]) -> bool:
+    """False when a browser says another site's page asks for this as a subresource."""
+    site = headers.get("sec-fetch-site")
+    if site is None or site.lower() in OWN_FETCH_SITES:
+        return True  # no fetch metadata (not a browser, or an old one): Host and Origin decide
+    return headers.get("sec-fetch-mode", "").lower() == "navigate"
 
 
 def _public(scope: Scope) -> bool:

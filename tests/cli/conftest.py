@@ -14,6 +14,12 @@ from excel_glm.cli import app
 from .cli_helpers import SAMPLE, CliOutcome, write_book
 
 
+@pytest.fixture(autouse=True)
+def bugs_raise(monkeypatch):
+    """A bug surfaces as its traceback in these tests, not as the one line a user would see."""
+    monkeypatch.setenv("EXCEL_GLM_DEBUG", "1")
+
+
 @pytest.fixture
 def run_cli() -> Callable[..., CliOutcome]:
     """Run `excel-glm ARGS...` in-process; returns exit code, stdout and stderr apart."""

@@ -34,6 +34,7 @@ def test_translate_params_accept_glossary_text_and_mapping():
         ("translate", {"to": "English", "glossary": "nonsense"}, "glossary"),
         ("classify", {"labels": ""}, "label"),
         ("classify", {"labels": "a,A"}, "repeat"),
+        ("classify", {"labels": "positive"}, "at least two labels"),
         ("extract", {"fields": []}, "field"),
         ("classify", {"labels": "a,b", "colour": "red"}, "colour"),
         ("summarise", {}, "unknown task"),
@@ -43,6 +44,10 @@ def test_translate_params_accept_glossary_text_and_mapping():
 def test_bad_params_raise_one_clear_task_error(name, params, fragment):
     with pytest.raises(TaskError, match=fragment):
         make_task(name, params)
+
+
+def test_one_label_is_enough_when_several_may_apply():
+    assert make_task("classify", {"labels": "urgent", "multi_label": True}).labels == ("urgent",)
 
 
 def test_instruction_is_byte_identical_and_ends_with_parameters():

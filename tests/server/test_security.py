@@ -65,6 +65,11 @@ async def test_health_and_docs_need_no_token_and_do_not_show_it(client):
         "http://localhost:8765",
         "https://localhost:9999",
         "https://localhost.evil.example:8765",
+        "https://localhost:8765.evil.example",
+        "https://localhost:8765/",
+        "HTTPS://LOCALHOST:8765",  # browsers send origins in lower case: not theirs
+        "https://localhost:8765 ",
+        "https://localhost",
     ],
 )
 async def test_a_foreign_origin_is_refused_with_403(client, origin):
@@ -90,7 +95,24 @@ async def test_the_services_own_origin_is_accepted(client, origin):
 
 
 @pytest.mark.parametrize(
-    "host", ["evil.example:8765", "localhost:9999", "localhost", "127.0.0.2:8765", ""]
+    "host",
+    [
+        "evil.example:8765",
+        "localhost:9999",
+        "localhost",
+        "127.0.0.2:8765",
+        "",
+        # Other spellings of a loopback name are rebinding-capable DNS names or
+        # resolver-dependent forms; only the three canonical spellings are the service.
+        "localhost.:8765",
+        "127.0.0.1.nip.io:8765",
+        "127.1:8765",
+        "0x7f.1:8765",
+        "2130706433:8765",
+        "[::ffff:127.0.0.1]:8765",
+        "localhost:8765.evil.example",
+        "user@localhost:8765",
+    ],
 )
 async def test_a_foreign_host_header_is_refused_with_403(client, host):
     for path in ("/health", "/addin/taskpane.html", "/v1/cells"):
@@ -99,7 +121,9 @@ async def test_a_foreign_host_header_is_refused_with_403(client, host):
         assert "Host" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("host", ["localhost:8765", "127.0.0.1:8765", "[::1]:8765"])
+@pytest.mark.parametrize(
+    "host", ["localhost:8765", "127.0.0.1:8765", "[::1]:8765", "LocalHost:8765"]
+)
 async def test_loopback_host_headers_with_the_port_are_accepted(client, host):
     assert (await client.get("/health", headers={"Host": host})).status_code == 200
 
