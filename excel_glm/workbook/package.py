@@ -1,9 +1,11 @@
 """Opening an .xlsx/.xlsm package safely and finding its worksheets.
 
-Everything hostile is refused here, once, with one clear WorkbookError: a file that is not a
-zip, an encrypted workbook (Excel wraps those in an OLE2 compound file), a broken zip, zip bombs
-(caps on the total uncompressed size and on each member's compression ratio), XML bombs (no part
-may declare a DOCTYPE, so no entity can expand) and packages without a workbook part.
+Everything hostile is refused here, once, with one clear WorkbookError: an empty file or one that
+is not a zip, an encrypted workbook or a legacy .xls (both OLE2 compound files, told apart), an
+.xlsb or .ods, a broken zip, member names that leave the package ("../", absolute, "\\"),
+zip bombs (caps on the total uncompressed size and on each member's compression ratio), XML
+bombs (no part may declare a DOCTYPE, so no entity can expand) and packages without
+[Content_Types].xml or a workbook part.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ MAX_MEMBERS = 20_000
 MAX_PROLOG = 1 << 20
 MAX_SMALL_PART = 64 << 20  # workbook.xml and .rels files are read whole
 
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")  # directory entry of an encrypted .xlsx
 _REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _OFFICE_DOC_REL = "/officeDocument"
 _WORKSHEET_REL = "/worksheet"
@@ -159,10 +162,38 @@ class Package:
         for sheet in sheets:
             if sheet.name.casefold() == name.casefold():
                 if sheet not in worksheets:
-                    raise WorkbookError(f"{self.display}: sheet {sheet.name!r} is not a worksheet")
+                    raise WorkbookError(f"{self.display}: sheet {sheet.name!r} {_why_not(sheet)}")
                 return sheet
         known = ", ".join(repr(s.name) for s in worksheets) or "none"
         raise WorkbookError(f"{self.display} has no sheet {name!r} (worksheets: {known})")
+
+    def related_part(self, source_part: str, type_suffix: str) -> str | None:
+        """The member that `source_part` relates to by a type ending in `type_suffix`, or None."""
+        for rel_type, member in self._relationships(source_part).values():
+            if rel_type.endswith(type_suffix) and member:
+                return member
+        return None
+
+    def tables(self, sheet_part: str) -> list[tuple[str, str, bool]]:
+        """(name, ref like "B2:D9", has a header row) for each table on the worksheet."""
+        found = []
+        for rel_type, member in self._relationships(sheet_part).values():
+            if rel_type.endswith("/table") and member:
+                table = self.parse_xml(member)
+                name = table.get("displayName") or table.get("name") or member
+                found.append((name, table.get("ref", ""), table.get("headerRowCount") != "0"))
+        return found
+
+    def pivot_tables(self, sheet_part: str) -> list[tuple[str, str]]:
+        """(name, location ref like "A3:C20") for each pivot table on the worksheet."""
+        found = []
+        for rel_type, member in self._relationships(sheet_part).values():
+            if rel_type.endswith("/pivotTable") and member:
+                pivot = self.parse_xml(member)
+                location = next((e for e in pivot if _local(e.tag) == "location"), None)
+                if location is not None:
+                    found.append((pivot.get("name") or member, location.get("ref", "")))
+        return found
 
     def _check_xml_prolog(self, name: str) -> None:
         with self.open_part(name) as stream:
@@ -194,13 +225,22 @@ class Package:
         return result
 
     def _find_workbook_part(self) -> str:
-        for rel_type, member in self._relationships("").values():
-            if rel_type.endswith(_OFFICE_DOC_REL) and member:
-                return member
-        fallback = self.resolve("xl/workbook.xml")
-        if fallback is None:
+        if self.resolve("mimetype") and self.resolve("content.xml"):
+            raise WorkbookError(
+                f"{self.display} is an OpenDocument (.ods) spreadsheet; save it as .xlsx first"
+            )
+        part = self.related_part("", _OFFICE_DOC_REL) or self.resolve("xl/workbook.xml")
+        if part is None:
             raise WorkbookError(f"{self.display} is not a workbook: it has no workbook.xml part")
-        return fallback
+        if self.resolve("[Content_Types].xml") is None:
+            raise WorkbookError(
+                f"{self.display} is not a valid workbook package: it has no [Content_Types].xml"
+            )
+        if part.lower().endswith(".bin"):
+            raise WorkbookError(
+                f"{self.display} is a binary (.xlsb) workbook; save it as .xlsx first"
+            )
+        return part
 
     def _read_sheets(self) -> list[SheetInfo]:
         root = self.parse_xml(self.workbook_part)
@@ -225,6 +265,15 @@ class Package:
         return sheets
 
 
+def _why_not(sheet: SheetInfo) -> str:
+    """Why a sheet listed in workbook.xml cannot take cells."""
+    if sheet.part is None:
+        return "is not a worksheet: its part is missing from the package (a damaged file)"
+    if sheet.kind == "other":
+        return "is not a worksheet"
+    return f"is not a worksheet but a {sheet.kind}"
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -240,10 +289,17 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise WorkbookError(f"{path} is a folder, not a workbook") from None
     except OSError as exc:
         raise WorkbookError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    if not signature:
+        raise WorkbookError(f"{display} is empty (0 bytes), not a workbook")
     if signature == OLE2_SIGNATURE:
+        if _holds_encrypted_package(path):
+            raise WorkbookError(
+                f"{display} is encrypted (password-protected); remove the password in Excel "
+                "and save it as .xlsx first"
+            )
         raise WorkbookError(
-            f"{display} is encrypted (password-protected) or a legacy .xls file; "
-            "remove the password or save it as .xlsx first"
+            f"{display} is a legacy Excel 97-2003 (.xls) or other OLE2 file, not .xlsx; "
+            "save it as .xlsx first"
         )
     if not signature.startswith(b"PK"):
         raise WorkbookError(f"{display} is not an .xlsx/.xlsm workbook (not a zip package)")
@@ -253,11 +309,42 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise WorkbookError(f"{display} is a corrupt zip package ({exc})") from None
 
 
+def _holds_encrypted_package(path: Path) -> bool:
+    """True when an OLE2 file holds the "EncryptedPackage" stream of a password-protected .xlsx.
+
+    The stream's name sits in the compound file's directory, which may be anywhere in the file,
+    so the whole file is scanned in chunks (bounded memory).
+    """
+    overlap = len(_ENCRYPTED_STREAM) - 1
+    tail = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if _ENCRYPTED_STREAM in tail + chunk:
+                return True
+            tail = chunk[-overlap:]
+    return False
+
+
+def _unsafe_member_name(name: str) -> bool:
+    """Absolute paths, "..", backslashes and drive letters: no OPC part name holds them."""
+    segments = name.split("/")
+    return (
+        name.startswith("/")
+        or "\\" in name
+        or "\0" in name
+        or ".." in segments
+        or (len(name) > 1 and name[1] == ":")
+    )
+
+
 def _check_members(archive: zipfile.ZipFile, display: str) -> list[str]:
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
         raise WorkbookError(f"{display} holds {len(infos)} parts; refusing (possible zip bomb)")
     names = [info.filename for info in infos]
+    unsafe = next((n for n in names if _unsafe_member_name(n)), None)
+    if unsafe is not None:
+        raise WorkbookError(f"{display} is a corrupt package: it holds a member named {unsafe!r}")
     if len({n.lower() for n in names}) != len(names):
         raise WorkbookError(f"{display} is a corrupt package: it repeats a part name")
     total = 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from excel_glm.errors import WorkbookError
+from excel_glm.workbook import sheetxml
 from excel_glm.workbook.package import open_package
 from excel_glm.workbook.ranges import MAX_ROW, A1Range
 
@@ -35,26 +36,137 @@ def read_range(path: Path, rng: A1Range) -> RangeValues:
     path = Path(path)
     with open_package(path) as package:  # refuses bombs, encryption and corruption first
         sheet = package.worksheet(rng.sheet)
+        strings = package.related_part(package.workbook_part, "/sharedStrings")
+        styles = package.related_part(package.workbook_part, "/styles")
     assert sheet.part is not None
-    cells = _read_cells(path, sheet.name, rng)
+    cells = _read_cells(path, sheet.name, sheet.part, _SideParts(strings, styles), rng)
     return RangeValues(sheet=sheet.name, part=sheet.part, cells=cells)
 
 
-def _read_cells(path: Path, sheet: str, rng: A1Range) -> list[CellRef]:
-    import openpyxl
+STRICT_MAIN = b"http://purl.oclc.org/ooxml/spreadsheetml/main"
+TRANSITIONAL_MAIN = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
-    with warnings.catch_warnings():
+
+@dataclass(frozen=True)
+class _SideParts:
+    """The members holding the shared strings and the styles, as the relationships say."""
+
+    strings: str | None
+    styles: str | None
+
+
+def _transitional(xml: bytes) -> bytes:
+    """Strict Open XML's main namespace renamed to the one openpyxl reads (it knows no other).
+
+    The declaration sits on the root element, at the start of the first feed; without this a
+    Strict file read as empty cells, silently.
+    """
+    if STRICT_MAIN in xml:
+        return xml.replace(STRICT_MAIN, TRANSITIONAL_MAIN)
+    return xml
+
+
+class _StylesAt:
+    """The archive as openpyxl's stylesheet loader sees it: styles where the rels put them."""
+
+    def __init__(self, archive, styles: str) -> None:
+        self.archive, self.styles = archive, styles
+
+    def read(self, name: str) -> bytes:
+        return _transitional(self.archive.read(self.styles if name == "xl/styles.xml" else name))
+
+
+def _read_cells(path: Path, sheet: str, part: str, side: _SideParts, rng: A1Range) -> list[CellRef]:
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.reader.strings import read_string_table
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    with warnings.catch_warnings(), open(path, "rb") as handle:
         warnings.simplefilter("ignore")  # openpyxl warns about parts it does not model
+        # A handle, not the path: openpyxl refuses names not ending in .xlsx/.xlsm/.xltx/.xltm.
+        # Only what values need is loaded (strings, date formats, the 1904 flag), and the sheet
+        # is the part package.py resolved, so both sides of a write agree on which part it is
+        # even where openpyxl's own lookup would differ (percent-encoded names, odd folders).
         try:
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+            reader = ExcelReader(handle, read_only=True, data_only=True, keep_links=False)
+            reader.read_manifest()
+            if side.strings is None:
+                reader.read_strings()
+            else:
+                with reader.archive.open(side.strings) as stream:
+                    reader.shared_strings = read_string_table(_GuardedFeed(stream))
+            reader.read_workbook()
+            styles_source = _StylesAt(reader.archive, side.styles or "xl/styles.xml")
+            apply_stylesheet(styles_source, reader.wb)  # number formats tell dates from numbers
+        except WorkbookError:
+            raise
+        except Exception as exc:  # openpyxl raises many kinds on a malformed package
             raise WorkbookError(f"{path.name} cannot be read as a workbook ({exc})") from None
         try:
-            return _collect(book[sheet], rng)
+            worksheet = _streaming_worksheet(reader.wb, sheet, part, reader.shared_strings)
+            return _collect(worksheet, rng)
+        except WorkbookError:
+            raise
         except Exception as exc:  # openpyxl raises many kinds on a malformed sheet
             raise WorkbookError(f"{path.name}: sheet {sheet!r} cannot be read ({exc})") from None
         finally:
-            book.close()
+            reader.archive.close()
+
+
+class _GuardedFeed:
+    """A part's stream as openpyxl's parser reads it: big feeds, and no absurdly long token.
+
+    The stdlib parser (expat 2.5) re-scans a token that spans feeds from its start on every
+    feed, so one huge tag cost time quadratic in its size at openpyxl's 16 KB reads. Feeding
+    1 MB at a time makes 64 times fewer re-scans (bigger feeds hold more parsed XML at once),
+    and refusing any stretch without a "<" longer than sheetxml.MAX_ELEMENT (no tag, text or
+    value of a real sheet comes near it) bounds the rest.
+    """
+
+    FEED = 1 << 20
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.run = 0  # bytes since the last "<"
+
+    def read(self, size: int = -1) -> bytes:
+        """At least `size` bytes (FEED when more is asked for nothing in particular)."""
+        chunk = _transitional(self.raw.read(max(size, self.FEED)))
+        # Only stretches reaching across feeds can exceed the cap (FEED is far below it).
+        first = chunk.find(b"<")
+        if first < 0:
+            self.run += len(chunk)
+            longest = self.run
+        else:
+            longest = self.run + first
+            self.run = len(chunk) - chunk.rfind(b"<") - 1
+        if longest > sheetxml.MAX_ELEMENT:
+            raise WorkbookError(
+                f"the workbook XML holds one element over {sheetxml.MAX_ELEMENT >> 20} MB; "
+                "refusing it (real cells are far smaller)"
+            )
+        return chunk
+
+    def close(self) -> None:
+        """Close the underlying stream."""
+        self.raw.close()
+
+    def __enter__(self) -> _GuardedFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _streaming_worksheet(book, title: str, part: str, strings: list):
+    """openpyxl's read-only worksheet for `part`, reading it through a _GuardedFeed."""
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    class GuardedWorksheet(ReadOnlyWorksheet):
+        def _get_source(self):
+            return _GuardedFeed(super()._get_source())
+
+    return GuardedWorksheet(book, title, part, strings)
 
 
 def _collect(worksheet, rng: A1Range) -> list[CellRef]:

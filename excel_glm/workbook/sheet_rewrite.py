@@ -2,12 +2,14 @@
 
 Only rows that receive a cell are taken apart; every other row, and everything before and after
 <sheetData>, is copied byte for byte. The same pass finds conflicts (a target cell that holds a
-value, or any formula), so `find_conflicts` and `write_cells` cannot disagree.
+value, or any formula) and targets that merged cells would hide (the <mergeCells> after the rows
+are scanned as they are copied), so `find_conflicts` and `write_cells` cannot disagree.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO
@@ -28,6 +30,8 @@ from excel_glm.workbook.sheetxml import ByteStream, Token, attr_items, main_pref
 FLUSH_AT = 1 << 20
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
 _ARRAY_F = re.compile(rb"<(?:[\w.\-]+:)?f\b([^>]*)>")
+_MERGE_CELL = re.compile(rb"<(?:[\w.\-]+:)?mergeCell\s([^>]*)>")
+_TAIL_OVERLAP = 4096  # a <mergeCell> split across two chunks is still seen whole
 _DROP_ON_REPLACE = {b"t", b"cm", b"vm"}  # value type and value metadata describe the old value
 
 
@@ -42,6 +46,16 @@ class Conflict:
     row: int
     col: int
     reason: str  # "formula" or "value"
+
+
+def _merge_areas(data: bytes) -> list[tuple[int, int, int, int]]:
+    """The areas of the <mergeCell ref="..."> elements in `data`."""
+    areas = []
+    for match in _MERGE_CELL.finditer(data):
+        area = parse_area(parse_attrs(match.group(1)).get(b"ref", b""))
+        if area is not None:
+            areas.append(area)
+    return areas
 
 
 class SheetRewriter:
@@ -82,14 +96,49 @@ class SheetRewriter:
         stream = ByteStream(raw)
         if self._head(stream):
             self._rows_phase(stream)
-        self._emit(stream.data[stream.pos :])
-        while chunk := raw.read(FLUSH_AT):
+        merges: set[tuple[int, int, int, int]] = set()
+        carry = b""
+        chunk = stream.data[stream.pos :]
+        while chunk:
             self._emit(chunk)
+            merges.update(_merge_areas(carry + chunk))
+            carry = (carry + chunk)[-_TAIL_OVERLAP:]
+            chunk = raw.read(FLUSH_AT)
         self._flush()
         for area in self._array_areas:
-            for row, col in self.targets:
-                if area[0] <= row <= area[2] and area[1] <= col <= area[3]:
-                    self.conflicts.append(Conflict(row, col, "formula"))
+            for row, col in self._targets_in(area):
+                self.conflicts.append(Conflict(row, col, "formula"))
+        self._refuse_hidden_by_merges(merges)
+
+    def _targets_in(self, area: tuple[int, int, int, int]) -> list[tuple[int, int]]:
+        """The target cells inside `area`, found by bisecting the sorted target rows (a sheet
+        may hold thousands of merges or array formulas and a run 100,000 targets)."""
+        rows = self._pending[
+            bisect_left(self._pending, area[0]) : bisect_right(self._pending, area[2])
+        ]
+        return [
+            (row, col) for row in rows for col, _ in self._rows[row] if area[1] <= col <= area[3]
+        ]
+
+    def _refuse_hidden_by_merges(self, merges: set[tuple[int, int, int, int]]) -> None:
+        """Excel shows only a merged area's top-left cell: text anywhere else would be invisible."""
+        hidden = [
+            (row, col, area)
+            for area in merges
+            for row, col in self._targets_in(area)
+            if (row, col) != (area[0], area[1])
+        ]
+        if hidden:
+            hidden.sort()
+            shown = ", ".join(
+                f"{cell_address(r, c)} (in {cell_address(a[0], a[1])}:{cell_address(a[2], a[3])})"
+                for r, c, a in hidden[:5]
+            )
+            more = f" and {len(hidden) - 5} more" if len(hidden) > 5 else ""
+            raise WorkbookError(
+                f"target cells inside merged cells, where Excel would hide them: {shown}{more}; "
+                "unmerge them or choose another column"
+            )
 
     # -- before <sheetData> ------------------------------------------------------------------
 

@@ -16,6 +16,9 @@ from typing import IO
 from excel_glm.errors import WorkbookError
 
 CHUNK = 1 << 20
+# One tag or row larger than this is refused: a real row (even 100 cells of 32,767 characters)
+# stays far below it, and the cap bounds the memory a hostile sheet can make a rewrite hold.
+MAX_ELEMENT = 64 << 20
 MAIN_NAMESPACES = (
     b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
     b"http://purl.oclc.org/ooxml/spreadsheetml/main",
@@ -133,6 +136,22 @@ class ByteStream:
         if to > CHUNK:
             self.data, self.pos = self.data[to:], 0
 
+    def grow(self) -> bool:
+        """Double the unconsumed window (at least one chunk); False at the end of the stream.
+
+        Doubling keeps the re-scans of one long incomplete token linear in its size overall.
+        """
+        wanted = len(self.data) + max(CHUNK, len(self.data) - self.pos)
+        grew = False
+        while len(self.data) < wanted and self.fill():
+            grew = True
+        if len(self.data) - self.pos > MAX_ELEMENT:
+            raise WorkbookError(
+                f"the worksheet XML holds one element over {MAX_ELEMENT >> 20} MB; "
+                "refusing it (real rows are far smaller)"
+            )
+        return grew
+
     def token(self) -> Token | None:
         """The next token at `pos` (not consumed), or None at the end of the stream."""
         while True:
@@ -141,7 +160,7 @@ class ByteStream:
             token = next_token(self.data, self.pos, self.eof)
             if token is not None:
                 return token
-            self.fill()
+            self.grow()
 
     def element_end(self, start: Token) -> int:
         """The offset just past the element that `start` opens (reading more as needed)."""
@@ -162,7 +181,7 @@ class ByteStream:
                         return gt + 1
                     return self._walk_to_end(start)
             search_from = max(start.end, len(self.data) - len(closing) - 64)
-            if not self.fill():
+            if not self.grow():
                 raise WorkbookError(f"the worksheet XML ends inside <{start.qname.decode()}>")
 
     def _walk_to_end(self, start: Token) -> int:
@@ -171,7 +190,7 @@ class ByteStream:
         while True:
             token = next_token(self.data, pos, self.eof)
             if token is None:
-                if not self.fill():
+                if not self.grow():
                     raise WorkbookError("the worksheet XML ends inside an element")
                 continue
             if token.kind == "start":

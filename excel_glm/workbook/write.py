@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from excel_glm.errors import WorkbookError
+from excel_glm.errors import RangeSpecError, WorkbookError
 from excel_glm.workbook.package import Package, open_package
-from excel_glm.workbook.ranges import cell_address
+from excel_glm.workbook.ranges import cell_address, parse_cell
 from excel_glm.workbook.sheet_rewrite import Conflict, SheetRewriter
 
 MAX_CELL_CHARS = 32_767  # Excel's limit on the text of one cell
@@ -44,6 +44,7 @@ def find_conflicts(
     with open_package(Path(path)) as package:
         part = package.worksheet(sheet).part
         assert part is not None
+        _refuse_table_cells(package, part, targets)
         rewriter = SheetRewriter(targets, overwrite=overwrite, write=None)
         with package.open_part(part) as raw:
             _guard(package, part, rewriter.run, raw)
@@ -70,6 +71,7 @@ def write_cells(
     with open_package(source) as package:  # refuse a bad workbook before touching dest's folder
         part = package.worksheet(sheet).part
         assert part is not None
+        _refuse_table_cells(package, part, values)
     # The source is opened again inside the temp file's block so that it is closed before the
     # rename: Windows cannot replace a file that is still open (dest may be the source).
     with _atomic_output(dest, source) as handle, open_package(source) as package:
@@ -77,6 +79,42 @@ def write_cells(
         if rewriter.conflicts:
             raise WorkbookError(_conflict_message(rewriter.conflicts))
     return WriteReport(written=len(values), part=part)
+
+
+def _refuse_table_cells(package: Package, part: str, targets: Iterable[tuple[int, int]]) -> None:
+    """Cells Excel rebuilds or checks on opening: a table's header row (it must hold the column
+    names) and a pivot table's area (it must match the pivot cache); it would "repair" the file."""
+    coords = list(targets)
+    for name, ref, has_header in package.tables(part):
+        area = _area(ref)
+        if area and has_header:
+            _refuse_in(
+                coords,
+                (area[0], area[1], area[0], area[3]),
+                f"the header row of table {name!r} ({ref})",
+            )
+    for name, ref in package.pivot_tables(part):
+        area = _area(ref)
+        if area:
+            _refuse_in(coords, area, f"pivot table {name!r} ({ref})")
+
+
+def _area(ref: str) -> tuple[int, int, int, int] | None:
+    """ "B2:D9" -> (2, 2, 9, 4) as (top, left, bottom, right); None when it does not parse."""
+    first, _, last = ref.partition(":")
+    try:
+        (top, left), (bottom, right) = parse_cell(first), parse_cell(last or first)
+    except RangeSpecError:
+        return None  # an object without a usable ref: Excel would not use it either
+    return top, left, bottom, right
+
+
+def _refuse_in(coords: list[tuple[int, int]], area: tuple[int, int, int, int], what: str) -> None:
+    hit = sorted((r, c) for r, c in coords if area[0] <= r <= area[2] and area[1] <= c <= area[3])
+    if hit:
+        raise WorkbookError(
+            f"{cell_address(*hit[0])} is in {what}, which Excel rebuilds; it is never written"
+        )
 
 
 def _check_values(values: Mapping[tuple[int, int], str]) -> None:

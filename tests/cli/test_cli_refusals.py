@@ -34,7 +34,9 @@ def test_a_file_that_is_not_a_zip_is_refused(run_cli, glm_env, tmp_path):
 
 def test_an_encrypted_workbook_is_refused(run_cli, glm_env, tmp_path):
     path = tmp_path / "locked.xlsx"
-    path.write_bytes(OLE2_SIGNATURE + bytes(4096))
+    # A password-protected .xlsx is an OLE2 file whose directory names an EncryptedPackage stream.
+    directory_entry = "EncryptedPackage".encode("utf-16-le")
+    path.write_bytes(OLE2_SIGNATURE + bytes(4096) + directory_entry + bytes(64))
     _assert_refused(_translate(run_cli, path), glm_env, tmp_path, mentions="encrypted")
 
 

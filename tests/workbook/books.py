@@ -11,6 +11,9 @@ REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("EXCEL_GLM_CORPUS", REPO.parent / "shared" / "corpus"))
 FIDELITY_TOOL = CORPUS.parent / "tools" / "xlsx_fidelity.py"
+# Workbooks other producers wrote (LibreOffice 7.4 from CSV, from pandas' output, and resaving
+# corpus files with a chart and a table), kept small and beside the tests.
+PRODUCERS = Path(__file__).resolve().parent / "producers"
 
 STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="{MAIN_NS}"><numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>
@@ -109,6 +112,11 @@ def build_book(
         for name, data in (extra or {}).items():
             archive.writestr(name, data)
     return path
+
+
+def producer_files() -> list[Path]:
+    """The workbooks other spreadsheet producers wrote, kept with the tests."""
+    return sorted(PRODUCERS.glob("*.xlsx"))
 
 
 def corpus_files() -> list[Path]:

@@ -17,15 +17,17 @@ from excel_glm.workbook.ranges import MAX_COL, column_letter, parse_range, quote
 from excel_glm.workbook.read import read_range
 from excel_glm.workbook.write import write_cells
 
-from .books import CORPUS, FIDELITY_TOOL, corpus_files
+from .books import CORPUS, FIDELITY_TOOL, corpus_files, producer_files
 
 ANSWERS = ["=SUM(A1:A9)", "a <&> b — ünïcødé 日本語 😀", "  padded  ", "+49 30 1234", "plain"]
 REFUSED = {"poc-xmlbomb-empty.xlsx": "doctype"}  # file -> what its one clear error must say
 FILES = corpus_files()
+PRODUCED = producer_files()
 
 
 def test_the_corpus_is_there():
     assert len(FILES) >= 62, f"expected the 62-file corpus at {CORPUS}"
+    assert len(PRODUCED) >= 4
     assert FIDELITY_TOOL.exists()
 
 
@@ -64,7 +66,7 @@ def fidelity(original: Path, output: Path, part: str) -> dict:
     return json.loads(run.stdout)
 
 
-@pytest.mark.parametrize("original", FILES, ids=[p.name for p in FILES])
+@pytest.mark.parametrize("original", FILES + PRODUCED, ids=[p.name for p in FILES + PRODUCED])
 def test_write_back_changes_only_the_target_sheet(original: Path, tmp_path: Path):
     output = tmp_path / original.name
     if original.name in REFUSED:

@@ -43,9 +43,21 @@ def test_a_text_file_is_not_a_workbook(tmp_path):
 
 
 def test_an_encrypted_workbook_is_named_as_such(tmp_path):
+    # A password-protected .xlsx is an OLE2 file whose directory names an EncryptedPackage.
     path = tmp_path / "secret.xlsx"
-    path.write_bytes(OLE2_SIGNATURE + b"\0" * 4096)
-    assert_refused(path, tmp_path, "encrypted")
+    entry = "EncryptedPackage".encode("utf-16-le")
+    # Far from the start, and straddling two of the 1 MB chunks the check reads.
+    path.write_bytes(OLE2_SIGNATURE + b"\0" * ((3 << 20) - 13) + entry + b"\0" * 64)
+    assert_refused(path, tmp_path, "encrypted (password-protected)")
+
+
+def test_a_legacy_xls_file_is_named_as_such(tmp_path):
+    path = tmp_path / "old.xls"
+    path.write_bytes(OLE2_SIGNATURE + b"\0" * 4096 + "Workbook".encode("utf-16-le"))
+    assert_refused(path, tmp_path, "legacy excel 97-2003 (.xls)")
+    with pytest.raises(WorkbookError) as caught:
+        read_range(path, parse_range("A1"))
+    assert "encrypted" not in str(caught.value)
 
 
 def test_a_truncated_zip_is_corrupt(tmp_path, make_book):

@@ -13,7 +13,7 @@ import pytest
 
 from excel_glm.workbook.write import write_cells
 
-from .books import CORPUS, sheet_xml
+from .books import CORPUS, producer_files, sheet_xml
 from .test_corpus import ANSWERS, first_worksheet, free_cells
 
 pytestmark = pytest.mark.libreoffice
@@ -77,8 +77,8 @@ def csv_cell(path: Path, row: int, col: int) -> str | None:
 
 def test_libreoffice_reads_the_written_cells(tmp_path, make_book):
     written: list[tuple[Path, str, dict[tuple[int, int], str]]] = []
-    for name in SUBSET:
-        original = CORPUS / name
+    for original in [CORPUS / name for name in SUBSET] + producer_files():
+        name = original.name
         sheet, _ = first_worksheet(original)
         targets = dict(zip(free_cells(original, sheet, len(ANSWERS)), ANSWERS, strict=True))
         output = tmp_path / "books" / name
