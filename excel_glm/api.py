@@ -10,8 +10,9 @@ the default `on_error="raise"` raises excel_glm.errors.CellErrors, whose `.value
 answer that was had (the rest are None) and `.errors` maps each failed index to its message;
 `on_error="none"` returns the list with None in the failed cells and emits one warning instead.
 A single string in gives a single answer out. Fatal provider errors (wrong key, no balance...)
-raise at once. The calls also work inside a running event loop (Jupyter): the run then happens on
-a worker thread.
+stop the run: nothing new is sent, the answers of requests in flight are cached, then the error
+is raised. The calls also work inside a running event loop (Jupyter): the run then happens on a
+worker thread.
 """
 
 from __future__ import annotations
