@@ -80,26 +80,40 @@ class Cache:
         """The open connection; a cache that cannot be used is one ConfigError, raised before
         the run calls any model (a corrupt file is left in place for the user to look at)."""
         if self._conn is None:
-            conn = None
-            try:
-                if str(self.path) != ":memory:":
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-                )
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                # In WAL mode NORMAL loses no committed answer on a crash of the process, only
-                # on a power loss, and spares an fsync per pack.
-                conn.execute("PRAGMA synchronous = NORMAL")
-                migrate(conn)
-                _check_writable_schema(conn)
-            except (sqlite3.Error, OSError) as exc:
-                if conn is not None:
-                    conn.close()
-                raise ConfigError(_unusable(self.path, exc)) from None
-            self._conn = conn
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+            while True:
+                try:
+                    self._conn = self._open()
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Two processes opening a fresh cache at once: switching it to WAL needs
+                    # a lock SQLite does not wait for, so the loser tries again shortly.
+                    if "locked" in str(exc) and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                        continue
+                    raise ConfigError(_unusable(self.path, exc)) from None
+                except (sqlite3.Error, OSError) as exc:
+                    raise ConfigError(_unusable(self.path, exc)) from None
         return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL loses no committed answer on a crash of the process, only on
+            # a power loss, and spares an fsync per pack.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn)
+            _check_writable_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def get_many(self, keys: Sequence[str]) -> dict[str, CellValue]:
         """The cached answers among `keys` (missing keys are absent)."""
