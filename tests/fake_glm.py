@@ -54,12 +54,16 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+try:  # tests/ is on sys.path under pytest; scripts import the package path
+    from loopback_server import LoopbackServer, read_request
+except ImportError:
+    from tests.loopback_server import LoopbackServer, read_request
 
 try:  # imported as a top-level module (pytest puts tests/ on sys.path) or as tests.fake_glm
     from fake_glm_model import (
@@ -161,15 +165,16 @@ class _Dropped(Exception):
     """Raised after a partial body so that the server cuts the connection."""
 
 
-class FakeGlmServer:
+class FakeGlmServer(LoopbackServer):
     """A GLM look-alike on 127.0.0.1 in a background thread; see the module docstring."""
+
+    thread_name = "fake-glm"
+    uvicorn_options: ClassVar[dict[str, Any]] = {"timeout_graceful_shutdown": 1, "backlog": 512}
 
     def __init__(self, *, api_key: str = "fake-id.fake-secret") -> None:
         self.api_key = api_key
         self._lock = threading.Lock()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+        super().__init__()
         self.reset()
 
     # -- control ---------------------------------------------------------------------------------
@@ -243,60 +248,11 @@ class FakeGlmServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PREFIX}"
 
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> FakeGlmServer:
-        """Start serving on a free loopback port; returns once the server accepts connections."""
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            backlog=512,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-glm"
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake GLM server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and join its thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeGlmServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- ASGI ------------------------------------------------------------------------------------
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw, headers = await read_request(scope, receive)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

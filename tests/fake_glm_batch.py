@@ -37,7 +37,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +44,11 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as email_policy
 from typing import Any
+
+try:  # tests/ is on sys.path under pytest; scripts import the package path
+    from loopback_server import LoopbackServer, read_request
+except ImportError:
+    from tests.loopback_server import LoopbackServer, read_request
 
 try:  # imported as a top-level module (pytest puts tests/ on sys.path) or as tests.fake_glm_batch
     from fake_glm import CODE_STATUS, KNOWN_MODELS, PREFIX
@@ -101,15 +105,15 @@ class FakeBatch:
     answered: list[dict[str, Any]] = field(default_factory=list)
 
 
-class FakeBatchServer:
+class FakeBatchServer(LoopbackServer):
     """Zhipu's Batch API look-alike in a background thread; see the module docstring."""
+
+    thread_name = "fake-batch"
 
     def __init__(self, *, api_key: str = "fake-id.fake-secret") -> None:
         self.api_key = api_key
         self._lock = threading.RLock()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
+        super().__init__()
         self._ids = itertools.count(1_790_292_763_050_508_288)
         self.reset()
 
@@ -169,53 +173,11 @@ class FakeBatchServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PREFIX}"
 
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> FakeBatchServer:
-        """Serve on a free loopback port; returns once the server accepts connections."""
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self, log_level="critical", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-batch"
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake batch server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and join its thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeBatchServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- HTTP ------------------------------------------------------------------------------------
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw, headers = await read_request(scope, receive)
         method, path = scope["method"], scope["path"]
         with self._lock:
             status, payload = self._route(method, path, headers, raw)
