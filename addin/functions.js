@@ -20,13 +20,19 @@
     maxBatchCells: 5000,
     maxBatchBytes: 2000000,
     retryDelaysMs: [1000, 3000], // 503 = retryable provider trouble: two more tries, then #N/A
-    requestTimeoutMs: 600000,
+    requestTimeoutMs: 600000, // counted from when the request is sent, not from when it queued
+    // Hundreds of formulas with different options recalculating at once must not open hundreds of
+    // requests: the browser would queue them anyway and their timeouts would run out in its queue.
+    // Four of the browser's six connections per origin leave two for the task pane's job stream.
+    maxConcurrentRequests: 4,
     endpoint: "/v1/cells",
   };
   const MAX_CELL_CHARS = 32767; // Excel's limit for the text of one cell
 
   const queues = new Map(); // group key -> {task, params, entries}
   let flushTimer = null;
+  let requestsInFlight = 0;
+  const waitingForSlot = []; // resolvers of chunks waiting for a free request slot, oldest first
 
   // ---- small helpers -------------------------------------------------------------------------
 
@@ -301,7 +307,8 @@
     let current = [];
     let bytes = 0;
     for (const piece of pieces) {
-      const size = byteLength(piece.text) + 8;
+      // Measured as JSON: quotes, backslashes and control characters grow when escaped.
+      const size = byteLength(JSON.stringify(piece.text)) + 4;
       if (
         current.length > 0 &&
         (current.length >= config.maxBatchCells || bytes + size > config.maxBatchBytes)
@@ -317,16 +324,34 @@
     return chunks;
   }
 
+  function acquireRequestSlot() {
+    if (requestsInFlight < config.maxConcurrentRequests) {
+      requestsInFlight += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waitingForSlot.push(resolve));
+  }
+
+  function releaseRequestSlot() {
+    const next = waitingForSlot.shift();
+    if (next) next(); // the slot passes straight to the oldest waiting chunk
+    else requestsInFlight -= 1;
+  }
+
   async function sendChunk(group, pieces) {
     const controller = new root.AbortController();
     const chunk = { pieces, controller };
     for (const piece of pieces) piece.entry.chunks.add(chunk);
-    const timer = setTimeout(() => {
-      controller.timedOut = true;
-      controller.abort();
-    }, config.requestTimeoutMs);
-    const body = { task: group.task, params: group.params, values: pieces.map((piece) => [piece.text]) };
+    await acquireRequestSlot();
+    let timer = null;
     try {
+      // Every caller was cancelled while this chunk waited for a slot: nothing left to ask.
+      if (pieces.every((piece) => piece.entry.settled)) return;
+      timer = setTimeout(() => {
+        controller.timedOut = true;
+        controller.abort();
+      }, config.requestTimeoutMs);
+      const body = { task: group.task, params: group.params, values: pieces.map((piece) => [piece.text]) };
       const data = await postCells(body, controller);
       pieces.forEach((piece, i) => {
         const error = Array.isArray(data.errors) && Array.isArray(data.errors[i]) ? data.errors[i][0] : null;
@@ -344,6 +369,7 @@
       for (const piece of pieces) deliver(piece.entry, piece.index, error);
     } finally {
       clearTimeout(timer);
+      releaseRequestSlot();
       for (const piece of pieces) piece.entry.chunks.delete(chunk);
     }
   }

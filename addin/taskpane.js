@@ -20,6 +20,10 @@
   const POLL_MS = 1000;
   const MAX_LISTED_FAILURES = 200;
   const EXCEL_MAX_COLUMNS = 16384;
+  const EXCEL_MAX_CELL_CHARS = 32767; // a longer value makes Excel reject the whole write
+  // Excel on the web refuses requests over 5 MB. Blocks are sized at 3 bytes a JSON character, so
+  // even if every character went over the wire as a 6-byte \u escape a block stays near 4 MB.
+  const WRITE_MAX_BYTES = 2000000;
 
   // ---- pure helpers (unit-tested under node) ---------------------------------------------------
 
@@ -78,6 +82,53 @@
     return chunks;
   }
 
+  /** Consecutive blocks of rows as {offset, rows}, each within maxRows rows and about maxBytes. */
+  function rowBlocks(rows, maxRows = ROWS_PER_SYNC, maxBytes = WRITE_MAX_BYTES) {
+    const blocks = [];
+    let current = { offset: 0, rows: [] };
+    let bytes = 0;
+    rows.forEach((row, index) => {
+      const size = JSON.stringify(row).length * 3;
+      if (current.rows.length && (current.rows.length >= maxRows || bytes + size > maxBytes)) {
+        blocks.push(current);
+        current = { offset: index, rows: [] };
+        bytes = 0;
+      }
+      current.rows.push(row);
+      bytes += size;
+    });
+    if (current.rows.length) blocks.push(current);
+    return blocks;
+  }
+
+  /**
+   * The rows to process: the selection's rows after the header, without rows hidden by a filter
+   * (as Excel's own fill and paste skip them).
+   */
+  function selectionItems(selection, skipHeader) {
+    const hidden = selection.hidden || [];
+    const items = [];
+    for (let i = skipHeader ? 1 : 0; i < selection.values.length; i += 1) {
+      if (!hidden[i]) items.push({ rowIndex: selection.rowIndex + i, value: selection.values[i] });
+    }
+    return items;
+  }
+
+  /**
+   * Rows for one write covering items[0] to the last item: answers on the items' rows and rows of
+   * nulls (which leave cells unchanged) on the rows between them, such as hidden ones.
+   */
+  function spanRows(items, rows, width) {
+    const first = items[0].rowIndex;
+    const span = Array.from({ length: items[items.length - 1].rowIndex - first + 1 }, () =>
+      Array.from({ length: width }, () => null),
+    );
+    items.forEach((item, i) => {
+      span[item.rowIndex - first] = rows[i];
+    });
+    return span;
+  }
+
   /** An incremental parser of a server-sent event stream: feed(text) -> [{event, data}]. */
   function sseParser() {
     let buffer = "";
@@ -125,6 +176,51 @@
     return fields.map((field) =>
       neutralise(record[field] === undefined || record[field] === null ? "" : String(record[field])),
     );
+  }
+
+  /** The text a written cell holds: Excel's leading text marker is not part of it. */
+  function storedLength(cell) {
+    return cell.startsWith("'") ? cell.length - 1 : cell.length;
+  }
+
+  /**
+   * A job's answers as the rows to write, plus the rows left empty and why. A row with an error,
+   * or with an answer Excel cannot hold in one cell, is written empty rather than failing the write.
+   */
+  function answerRows(items, job, fields) {
+    const failures = [];
+    const rows = items.map((item, i) => {
+      const error = Array.isArray(job.errors) && Array.isArray(job.errors[i]) ? job.errors[i][0] : null;
+      const value = Array.isArray(job.values) && Array.isArray(job.values[i]) ? job.values[i][0] : null;
+      if (error) {
+        failures.push({ row: item.rowIndex + 1, message: String(error) });
+        return answerCells("", fields);
+      }
+      const isRecord = value !== null && typeof value === "object" && !Array.isArray(value);
+      if (fields && !isRecord && value !== null && value !== undefined && value !== "") {
+        // Written as blanks it would look like an answer with every field empty.
+        failures.push({ row: item.rowIndex + 1, message: "the extract answer is not a record of fields" });
+        return answerCells("", fields);
+      }
+      const cells = answerCells(value, fields);
+      if (cells.some((cell) => storedLength(cell) > EXCEL_MAX_CELL_CHARS)) {
+        failures.push({
+          row: item.rowIndex + 1,
+          message: `the answer is longer than the ${EXCEL_MAX_CELL_CHARS.toLocaleString("en-US")} characters an Excel cell holds`,
+        });
+        return answerCells("", fields);
+      }
+      return cells;
+    });
+    return { rows, failures };
+  }
+
+  /** A message meant for the user as it is (not wrapped in "Could not ..."). */
+  class PaneError extends Error {}
+
+  function isPayloadTooLarge(error) {
+    const said = `${(error && error.code) || ""} ${(error && error.message) || ""}`;
+    return /RequestPayloadSizeLimitExceeded|payload size/i.test(said);
   }
 
   function describeDetail(detail) {
@@ -247,9 +343,72 @@
 
   // ---- Excel ---------------------------------------------------------------------------------
 
+  /**
+   * Values of rowCount x width cells from (rowIndex, columnIndex), read in blocks of rows. A block
+   * whose answer is over Excel on the web's 5 MB limit is read again in halves.
+   */
+  async function readRows(context, sheet, rowIndex, columnIndex, rowCount, width) {
+    const values = [];
+    let blockRows = ROWS_PER_SYNC;
+    for (let offset = 0; offset < rowCount; ) {
+      const count = Math.min(blockRows, rowCount - offset);
+      const block = sheet.getRangeByIndexes(rowIndex + offset, columnIndex, count, width);
+      block.load("values");
+      try {
+        await context.sync();
+      } catch (error) {
+        if (!isPayloadTooLarge(error) || count === 1) throw error;
+        blockRows = Math.ceil(count / 2);
+        continue;
+      }
+      for (const row of block.values) values.push(row);
+      offset += count;
+    }
+    return values;
+  }
+
+  /** For each of rowCount rows from rowIndex, whether it is hidden (by a filter or by hand). */
+  async function hiddenRows(context, sheet, rowIndex, columnIndex, rowCount) {
+    if (rowCount === 0) return [];
+    const whole = sheet.getRangeByIndexes(rowIndex, columnIndex, rowCount, 1);
+    whole.load("rowHidden");
+    await context.sync();
+    // rowHidden is true or false when all rows agree, null when some are hidden: only then ask
+    // row by row.
+    if (whole.rowHidden !== null) return Array.from({ length: rowCount }, () => whole.rowHidden);
+    const hidden = [];
+    for (let offset = 0; offset < rowCount; offset += ROWS_PER_SYNC) {
+      const count = Math.min(ROWS_PER_SYNC, rowCount - offset);
+      const rows = Array.from({ length: count }, (_, i) =>
+        sheet.getRangeByIndexes(rowIndex + offset + i, columnIndex, 1, 1).load("rowHidden"),
+      );
+      await context.sync();
+      for (const row of rows) hidden.push(row.rowHidden === true);
+    }
+    return hidden;
+  }
+
+  /** How many areas are selected; 1 when this Excel cannot tell (before ExcelApi 1.9). */
+  async function selectedAreaCount(context) {
+    if (typeof context.workbook.getSelectedRanges !== "function") return 1;
+    try {
+      const areas = context.workbook.getSelectedRanges();
+      areas.load("areaCount");
+      await context.sync();
+      return areas.areaCount;
+    } catch (_) {
+      return 1;
+    }
+  }
+
   /** The selection's first column, trimmed to the sheet's used rows and read in blocks. */
   async function readSelection() {
     return Excel.run(async (context) => {
+      if ((await selectedAreaCount(context)) > 1) {
+        throw new PaneError(
+          "Several separate areas are selected. Select one block of cells (one column), then press “Use selection”.",
+        );
+      }
       const selected = context.workbook.getSelectedRange();
       selected.load("address,rowIndex,columnIndex,rowCount,columnCount");
       const sheet = context.workbook.worksheets.getActiveWorksheet();
@@ -260,73 +419,69 @@
       // A whole-column selection would otherwise mean reading a million empty rows.
       const end = Math.min(selected.rowIndex + selected.rowCount, used.rowIndex + used.rowCount);
       const rowCount = Math.max(0, end - selected.rowIndex);
-      const values = [];
-      for (let offset = 0; offset < rowCount; offset += ROWS_PER_SYNC) {
-        const block = sheet.getRangeByIndexes(
-          selected.rowIndex + offset,
-          selected.columnIndex,
-          Math.min(ROWS_PER_SYNC, rowCount - offset),
-          1,
-        );
-        block.load("values");
-        await context.sync();
-        for (const row of block.values) values.push(row[0]);
-      }
+      const rows = await readRows(context, sheet, selected.rowIndex, selected.columnIndex, rowCount, 1);
+      const hidden = await hiddenRows(context, sheet, selected.rowIndex, selected.columnIndex, rowCount);
       return {
         sheetName: sheet.name,
         address: selected.address,
         rowIndex: selected.rowIndex,
         columnIndex: selected.columnIndex,
         columnCount: selected.columnCount,
-        values,
+        values: rows.map((row) => row[0]),
+        hidden,
       };
     });
   }
 
-  /** How many of the target cells already hold something (so the user can confirm overwriting). */
+  /** Throws a PaneError when the target cells are on a protected sheet and not unlocked. */
+  async function checkTargetWritable(context, sheet, plan, target) {
+    sheet.protection.load("protected");
+    await context.sync();
+    if (!sheet.protection.protected) return;
+    target.format.protection.load("locked");
+    await context.sync();
+    if (target.format.protection.locked === false) return; // the owner unlocked these cells
+    throw new PaneError(
+      `Sheet “${plan.sheetName}” is protected, so the answers cannot be written. ` +
+        "Unprotect it (Review › Unprotect Sheet), then press Run again. Nothing was sent to GLM.",
+    );
+  }
+
+  /**
+   * How many of the target cells already hold something (so the user can confirm overwriting);
+   * first checks that they can be written at all, before any work is paid for.
+   */
   async function countFilledTargets(plan) {
     return Excel.run(async (context) => {
       const sheet = context.workbook.worksheets.getItem(plan.sheetName);
+      const first = plan.items[0].rowIndex;
+      const rowCount = plan.items[plan.items.length - 1].rowIndex - first + 1;
+      const target = sheet.getRangeByIndexes(first, plan.targetColumn, rowCount, plan.width);
+      await checkTargetWritable(context, sheet, plan, target);
+      const rows = await readRows(context, sheet, first, plan.targetColumn, rowCount, plan.width);
       let filled = 0;
-      for (let offset = 0; offset < plan.items.length; offset += ROWS_PER_SYNC) {
-        const rows = plan.items.slice(offset, offset + ROWS_PER_SYNC);
-        const block = sheet.getRangeByIndexes(
-          rows[0].rowIndex,
-          plan.targetColumn,
-          rows[rows.length - 1].rowIndex - rows[0].rowIndex + 1,
-          plan.width,
-        );
-        block.load("values");
-        await context.sync();
-        for (const row of block.values) for (const cell of row) if (cell !== "" && cell !== null) filled += 1;
+      for (const item of plan.items) {
+        for (const cell of rows[item.rowIndex - first]) if (cell !== "" && cell !== null) filled += 1;
       }
       return filled;
     });
   }
 
-  /** Write one chunk's answers as values; returns the rows that got no answer. */
+  /** Write one chunk's answers as values, in blocks within Excel's limits; returns the rows left empty. */
   async function writeAnswers(plan, items, job) {
-    const failures = [];
-    const rows = items.map((item, i) => {
-      const error = Array.isArray(job.errors) && Array.isArray(job.errors[i]) ? job.errors[i][0] : null;
-      const value = Array.isArray(job.values) && Array.isArray(job.values[i]) ? job.values[i][0] : null;
-      if (error) {
-        failures.push({ row: item.rowIndex + 1, message: String(error) });
-        return answerCells("", plan.fields);
-      }
-      return answerCells(value, plan.fields);
-    });
+    const { rows, failures } = answerRows(items, job, plan.fields);
+    const span = spanRows(items, rows, plan.width);
     await Excel.run(async (context) => {
+      // By name, not the active sheet: the user may have switched sheets while the job ran.
       const sheet = context.workbook.worksheets.getItem(plan.sheetName);
-      for (let offset = 0; offset < rows.length; offset += ROWS_PER_SYNC) {
-        const block = rows.slice(offset, offset + ROWS_PER_SYNC);
+      for (const block of rowBlocks(span)) {
         const range = sheet.getRangeByIndexes(
-          items[offset].rowIndex,
+          items[0].rowIndex + block.offset,
           plan.targetColumn,
-          block.length,
+          block.rows.length,
           plan.width,
         );
-        range.values = block;
+        range.values = block.rows;
         await context.sync();
       }
     });
@@ -381,10 +536,7 @@
     if (targetColumn <= selection.columnIndex && targetColumn + width > selection.columnIndex) {
       throw new Error("The answers would overwrite the input column; choose another column.");
     }
-    const skip = $("skip-header").checked ? 1 : 0;
-    const items = selection.values
-      .slice(skip)
-      .map((value, i) => ({ rowIndex: selection.rowIndex + skip + i, value }));
+    const items = selectionItems(selection, $("skip-header").checked);
     if (!items.length) throw new Error("The selection has no rows to process.");
     return { task, params, fields, width, targetColumn, sheetName: selection.sheetName, items };
   }
@@ -394,13 +546,13 @@
     body.replaceChildren();
     const selection = state.selection;
     if (!selection) return;
-    const skip = $("skip-header").checked ? 1 : 0;
-    selection.values.slice(skip, skip + PREVIEW_ROWS).forEach((value, i) => {
+    const items = selectionItems(selection, $("skip-header").checked).slice(0, PREVIEW_ROWS);
+    items.forEach((item, i) => {
       const tr = document.createElement("tr");
       const output = state.outputs[i];
       for (const text of [
-        String(selection.rowIndex + skip + i + 1),
-        String(value),
+        String(item.rowIndex + 1),
+        String(item.value),
         output === undefined ? "" : output,
       ]) {
         const td = document.createElement("td");
@@ -450,7 +602,8 @@
     try {
       state.selection = await readSelection();
     } catch (error) {
-      setStatus(`Could not read the selection: ${error.message}`, "error");
+      const message = error instanceof PaneError ? error.message : `Could not read the selection: ${error.message}`;
+      setStatus(message, "error");
       return;
     }
     state.outputs = [];
@@ -459,7 +612,10 @@
     const column = columnLetters(selection.columnIndex);
     const rows = selection.values.length;
     const note = selection.columnCount > 1 ? ` (first column of ${selection.address})` : "";
-    $("selection-label").textContent = `${rows} rows of column ${column} on ${selection.sheetName}${note}.`;
+    const hiddenCount = selection.hidden.filter(Boolean).length;
+    const skipped = hiddenCount ? ` ${hiddenCount} hidden or filtered-out rows are skipped.` : "";
+    $("selection-label").textContent =
+      `${rows} rows of column ${column} on ${selection.sheetName}${note}.${skipped}`;
     renderPreview();
     setStatus("");
     scheduleEstimate();
@@ -525,7 +681,9 @@
         return;
       }
     } catch (error) {
-      setStatus(`Could not check the target column: ${error.message}`, "error");
+      const message =
+        error instanceof PaneError ? error.message : `Could not check the target column: ${error.message}`;
+      setStatus(message, "error");
       return;
     }
     state.confirmOverwrite = null;
@@ -652,7 +810,15 @@
     formatDuration,
     estimateSecondsLeft,
     answerCells,
+    answerRows,
+    rowBlocks,
+    selectionItems,
+    spanRows,
     messageForStatus,
+    // Excel-facing steps, exported for tests against addin/tests/fake-office.js.
+    readSelection,
+    countFilledTargets,
+    writeAnswers,
   };
 
   if (typeof Office !== "undefined" && Office.onReady && typeof document !== "undefined") {

@@ -4,8 +4,14 @@
  * property that was not loaded and synced throws; writes apply at sync), and models how Excel
  * stores written values: "'text" is text with the apostrophe as a prefix, "=..." becomes a formula.
  *
- * Test hooks live on window.fakeExcel: seed(address, values), select(address), cell(address),
- * column(address) and the log of writes.
+ * Like Excel on the web it refuses a sync whose request or answer is over 5 MB
+ * (RequestPayloadSizeLimitExceeded), refuses getSelectedRange() when several areas are selected,
+ * and refuses writes into a protected sheet (every cell of which is locked) or of a text over
+ * 32,767 characters.
+ *
+ * Test hooks live on window.fakeExcel: seed(address, values), select(address) (areas separated by
+ * commas), activate(sheet), hideRows(address), protect(sheet), payloadLimit, cell(address), cells(address) and the
+ * log of writes.
  */
 (function (root) {
   "use strict";
@@ -52,7 +58,28 @@
     return `${sheet}!${start}${rows === 1 && cols === 1 ? "" : `:${end}`}`;
   }
 
-  const workbook = { sheets: new Map(), active: "Sheet1", selection: null, writes: [], syncs: 0 };
+  const workbook = {
+    sheets: new Map(),
+    active: "Sheet1",
+    selection: null,
+    areaCount: 1,
+    protectedSheets: new Set(),
+    hiddenRows: new Map(), // sheet -> Set of row indexes hidden by a filter or by hand
+    payloadLimit: 5 * 1024 * 1024,
+    writes: [],
+    syncs: 0,
+  };
+
+  function utf8Length(text) {
+    if (typeof TextEncoder === "function") return new TextEncoder().encode(text).length;
+    return encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, "x").length;
+  }
+
+  function officeError(code, message) {
+    const error = new Error(`${code}: ${message}`);
+    error.code = code;
+    return error;
+  }
 
   function sheetCells(name) {
     if (!workbook.sheets.has(name)) workbook.sheets.set(name, new Map());
@@ -91,6 +118,14 @@
     return { row: top, col: left, rows: bottom - top + 1, cols: right - left + 1 };
   }
 
+  /** Like Range.rowHidden: true or false when every row agrees, null when they differ. */
+  function rowHiddenOf(sheet, row, rows) {
+    const hidden = workbook.hiddenRows.get(sheet) || new Set();
+    let count = 0;
+    for (const index of hidden) if (index >= row && index < row + rows) count += 1;
+    return count === 0 ? false : count === rows ? true : null;
+  }
+
   class Range {
     constructor(context, sheet, box) {
       this._context = context;
@@ -99,6 +134,18 @@
       this._requested = new Set();
       this._loaded = {};
       this._pendingValues = undefined;
+      const range = this;
+      this.format = {
+        protection: {
+          load() {
+            range._requested.add("locked");
+            range._context._pending.push(range);
+          },
+          get locked() {
+            return range._property("locked");
+          },
+        },
+      };
     }
 
     load(properties) {
@@ -125,6 +172,8 @@
         columnIndex: col,
         rowCount: rows,
         columnCount: cols,
+        locked: true, // Excel's default for every cell; the fake has no way to unlock one
+        rowHidden: rowHiddenOf(this._sheet, row, rows),
       };
       for (const name of this._requested) {
         if (name === "values") {
@@ -142,6 +191,9 @@
       const values = this._pendingValues;
       this._pendingValues = undefined;
       const { row, col, rows, cols } = this._box;
+      if (workbook.protectedSheets.has(this._sheet)) {
+        throw officeError("AccessDenied", "The cell or chart you're trying to change is on a protected sheet.");
+      }
       if (
         !Array.isArray(values) ||
         values.length !== rows ||
@@ -151,6 +203,11 @@
           `InvalidArgument: values must be ${rows} x ${cols} for ${addressOf(this._sheet, row, col, rows, cols)}`,
         );
       }
+      // Excel refuses the whole write when one text is over its 32,767-character cell limit.
+      const tooLong = values.some((line) =>
+        line.some((value) => typeof value === "string" && value.replace(/^'/, "").length > 32767),
+      );
+      if (tooLong) throw officeError("InvalidArgument", "a cell's text is over 32,767 characters");
       const cells = sheetCells(this._sheet);
       values.forEach((line, r) =>
         line.forEach((value, c) => {
@@ -185,12 +242,21 @@
     get columnCount() {
       return this._property("columnCount");
     }
+    get rowHidden() {
+      return this._property("rowHidden");
+    }
   }
 
   class Worksheet {
     constructor(context, name) {
       this._context = context;
       this.name = name;
+      this.protection = {
+        load() {},
+        get protected() {
+          return workbook.protectedSheets.has(name);
+        },
+      };
     }
     load() {
       return this;
@@ -216,6 +282,9 @@
       this.application = { suspendApiCalculationUntilNextSync() {} };
       this.workbook = {
         getSelectedRange() {
+          if (workbook.areaCount > 1) {
+            throw officeError("InvalidSelection", "This operation isn't supported for multiple selections.");
+          }
           const selection = workbook.selection || {
             sheet: workbook.active,
             row: 0,
@@ -224,6 +293,14 @@
             cols: 1,
           };
           return new Range(context, selection.sheet, selection);
+        },
+        getSelectedRanges() {
+          return {
+            load() {},
+            get areaCount() {
+              return workbook.areaCount;
+            },
+          };
         },
         worksheets: {
           getActiveWorksheet() {
@@ -242,9 +319,22 @@
       const pending = this._pending;
       this._pending = [];
       await new Promise((resolve) => setTimeout(resolve, 0)); // a real sync is a round trip
-      for (const range of pending) {
-        if (range._pendingValues !== undefined) range._write();
-        else range._fill();
+      const writes = pending.filter((range) => range._pendingValues !== undefined);
+      const reads = pending.filter((range) => range._pendingValues === undefined);
+      const sent = writes.reduce((sum, range) => sum + utf8Length(JSON.stringify(range._pendingValues)), 0);
+      if (sent > workbook.payloadLimit) {
+        for (const range of writes) range._pendingValues = undefined;
+        throw officeError("RequestPayloadSizeLimitExceeded", `the request is ${sent} bytes`);
+      }
+      for (const range of writes) range._write();
+      for (const range of reads) range._fill();
+      const answered = reads.reduce(
+        (sum, range) => sum + (range._loaded.values ? utf8Length(JSON.stringify(range._loaded.values)) : 0),
+        0,
+      );
+      if (answered > workbook.payloadLimit) {
+        for (const range of reads) delete range._loaded.values;
+        throw officeError("RequestPayloadSizeLimitExceeded", `the answer is ${answered} bytes`);
       }
     }
   }
@@ -306,10 +396,32 @@
       );
     },
     select(address) {
-      const box = parseAddress(address, workbook.active);
+      const areas = address.split(",");
+      const sheet = areas[0].includes("!") ? areas[0].split("!")[0] : workbook.active;
+      const box = parseAddress(areas[0], sheet);
       sheetCells(box.sheet);
       workbook.active = box.sheet;
       workbook.selection = box;
+      workbook.areaCount = areas.length;
+    },
+    activate(sheet) {
+      sheetCells(sheet);
+      workbook.active = sheet;
+    },
+    /** Hide rows as a filter would: hideRows("Sheet1!3:5"). */
+    hideRows(address) {
+      const box = parseAddress(address, workbook.active);
+      if (!workbook.hiddenRows.has(box.sheet)) workbook.hiddenRows.set(box.sheet, new Set());
+      for (let r = box.row; r < box.row + box.rows; r += 1) workbook.hiddenRows.get(box.sheet).add(r);
+    },
+    protect(sheet) {
+      workbook.protectedSheets.add(sheet);
+    },
+    get payloadLimit() {
+      return workbook.payloadLimit;
+    },
+    set payloadLimit(bytes) {
+      workbook.payloadLimit = bytes;
     },
     /** The stored cell: {value, formula, prefixed}, or null when empty. */
     cell(address) {

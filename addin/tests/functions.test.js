@@ -436,3 +436,94 @@ test("an answer longer than Excel's cell limit becomes #VALUE! in that cell", as
   assert.match(result.value[0][0], /^#VALUE! .*32767/);
   assert.equal(result.value[1][0], "short");
 });
+
+test("many formulas with different options keep at most maxConcurrentRequests requests open", async () => {
+  let open = 0;
+  let mostOpen = 0;
+  const { fetch, calls } = scriptedFetch(async (body) => {
+    open += 1;
+    mostOpen = Math.max(mostOpen, open);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    open -= 1;
+    return cellsAnswer(body, (text) => `${body.params.to}:${text}`);
+  });
+  const { associations } = loadFunctions({ fetch, config: { maxConcurrentRequests: 3 } });
+  const languages = Array.from({ length: 40 }, (_, i) => `L${i}`);
+  const results = await Promise.all(
+    languages.map((to) => settleWithin(associations.GLM_TRANSLATE([["x"]], to, invocation()), 5000)),
+  );
+  assert.equal(calls.length, 40);
+  assert.ok(mostOpen <= 3, `${mostOpen} requests were open at once`);
+  assert.deepEqual(
+    results.map((result) => result.value[0][0]),
+    languages.map((to) => `${to}:x`),
+  );
+});
+
+test("the request timeout starts when a request is sent, not while it waits for a slot", async () => {
+  const { fetch, calls } = scriptedFetch(async (body) => {
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    return english(body);
+  });
+  const { associations } = loadFunctions({
+    fetch,
+    config: { maxConcurrentRequests: 1, requestTimeoutMs: 100 },
+  });
+  // Four one-at-a-time requests of 40 ms take 160 ms in all, more than the 100 ms timeout.
+  const results = await Promise.all(
+    ["a", "b", "c", "d"].map((from) =>
+      settleWithin(associations.GLM_TRANSLATE([["x"]], "English", from, invocation())),
+    ),
+  );
+  assert.equal(calls.length, 4);
+  assert.deepEqual(
+    results.map((result) => result.value[0][0]),
+    ["EN:x", "EN:x", "EN:x", "EN:x"],
+  );
+});
+
+test("a call cancelled while its request waits for a slot sends nothing", async () => {
+  let release;
+  const firstAnswered = new Promise((resolve) => (release = resolve));
+  const { fetch, calls } = scriptedFetch(async (body, number) => {
+    if (number === 1) await firstAnswered;
+    return english(body);
+  });
+  const { associations } = loadFunctions({ fetch, config: { maxConcurrentRequests: 1 } });
+  const first = associations.GLM_TRANSLATE([["a"]], "German", invocation());
+  const waitingInvocation = invocation();
+  const waiting = associations.GLM_TRANSLATE([["b"]], "French", waitingInvocation);
+  await new Promise((resolve) => setTimeout(resolve, 80)); // both flushed, the second waits
+  waitingInvocation.onCanceled();
+  release();
+  const [one, two] = await Promise.all([settleWithin(first), settleWithin(waiting)]);
+  assert.deepEqual(one.value, [["EN:a"]]);
+  assert.match(two.error, /cancelled/);
+  assert.equal(calls.length, 1);
+});
+
+test("the byte cap counts JSON escaping, so quote- and control-heavy text stays within it", async () => {
+  const { fetch, calls } = scriptedFetch(english);
+  const { associations } = loadFunctions({ fetch, config: { maxBatchBytes: 1000 } });
+  const column = Array.from({ length: 10 }, (_, i) => [`${i}`.padEnd(150, '"\u0001')]);
+  const result = await settleWithin(associations.GLM_TRANSLATE(column, "English", invocation()));
+  for (const call of calls) assert.ok(Buffer.byteLength(JSON.stringify(call.body.values)) < 1100);
+  assert.deepEqual(
+    result.value.map(([cell]) => cell),
+    column.map(([text]) => `EN:${text}`),
+  );
+});
+
+test("omitted optional arguments (null or absent) still find the invocation last", async () => {
+  const { fetch, calls } = scriptedFetch(english);
+  const { associations } = loadFunctions({ fetch });
+  const cancelMe = invocation();
+  const results = await Promise.all([
+    settleWithin(associations.GLM_TRANSLATE([["a"]], "English", null, invocation())),
+    settleWithin(associations.GLM_TRANSLATE([["b"]], "English", undefined, invocation())),
+    settleWithin(associations.GLM_CLASSIFY([["c"]], [["x, y"]], null, cancelMe)),
+  ]);
+  assert.deepEqual(results.map((result) => result.value), [[["EN:a"]], [["EN:b"]], [["EN:c"]]]);
+  assert.equal(typeof cancelMe.onCanceled, "function");
+  for (const call of calls) assert.equal(call.body.params.from, undefined);
+});

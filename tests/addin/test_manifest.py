@@ -286,3 +286,115 @@ def test_function_metadata_is_sane(metadata):
 def test_function_signatures(metadata, function_id, expected):
     function = next(f for f in metadata["functions"] if f["id"] == function_id)
     assert [parameter["name"] for parameter in function["parameters"]] == expected
+
+
+# Lengths Microsoft documents for resource strings and the manifest's own texts.
+SHORT_STRING_MAX = 125
+LONG_STRING_MAX = 250
+DISPLAY_NAME_MAX = 125
+DESCRIPTION_MAX = 2000
+
+
+def test_resource_strings_fit_the_documented_lengths(manifest):
+    resources = manifest.find("v:VersionOverrides/v:Resources", NS)
+    short = resources.findall("bt:ShortStrings/bt:String", NS)
+    long = resources.findall("bt:LongStrings/bt:String", NS)
+    assert short and long
+    for element in short:
+        assert len(element.get("DefaultValue")) <= SHORT_STRING_MAX, element.get("id")
+    for element in long:
+        assert len(element.get("DefaultValue")) <= LONG_STRING_MAX, element.get("id")
+    assert len(manifest.find("o:DisplayName", NS).get("DefaultValue")) <= DISPLAY_NAME_MAX
+    assert len(manifest.find("o:Description", NS).get("DefaultValue")) <= DESCRIPTION_MAX
+
+
+def test_labels_and_tooltips_use_the_right_kind_of_string(manifest):
+    """Labels and titles are short strings, descriptions long ones, as the schema types them."""
+    resources = manifest.find("v:VersionOverrides/v:Resources", NS)
+    short = {element.get("id") for element in resources.iterfind("bt:ShortStrings/bt:String", NS)}
+    long = {element.get("id") for element in resources.iterfind("bt:LongStrings/bt:String", NS)}
+    urls = {element.get("id") for element in resources.iterfind("bt:Urls/bt:Url", NS)}
+    images = {element.get("id") for element in resources.iterfind("bt:Images/bt:Image", NS)}
+    expected_kind = {"Label": short, "Title": short, "Description": long, "LearnMoreUrl": urls}
+    for element in manifest.find("v:VersionOverrides/v:Hosts", NS).iter():
+        if not isinstance(element.tag, str) or element.get("resid") is None:
+            continue
+        name = etree.QName(element).localname
+        if name in expected_kind:
+            assert element.get("resid") in expected_kind[name], f"{name} {element.get('resid')}"
+        elif name == "Image":
+            assert element.get("resid") in images
+        else:
+            assert element.get("resid") in urls, f"{name} {element.get('resid')}"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_icons_have_the_sizes_the_manifest_declares(manifest):
+    defined = defined_resources(manifest)
+    for image in manifest.iterfind(".//v:Icon/bt:Image", NS):
+        size = int(image.get("size"))
+        assert size in {16, 32, 80}
+        relative = defined[image.get("resid")].removeprefix(f"{DEV_ORIGIN}/addin/")
+        assert png_size(ADDIN_DIR / relative) == (size, size), relative
+    icon = manifest.find("o:IconUrl", NS).get("DefaultValue").removeprefix(f"{DEV_ORIGIN}/addin/")
+    high = manifest.find("o:HighResolutionIconUrl", NS).get("DefaultValue")
+    assert png_size(ADDIN_DIR / icon) == (32, 32)
+    assert png_size(ADDIN_DIR / high.removeprefix(f"{DEV_ORIGIN}/addin/")) == (64, 64)
+
+
+# Every key Microsoft's custom-functions metadata schema knows; Excel rejects the file on others.
+METADATA_KEYS = {
+    "$schema",
+    "functions",
+    "enums",
+    "allowErrorForDataTypeAny",
+    "allowCustomDataForDataTypeAny",
+}
+FUNCTION_KEYS = {"id", "name", "description", "helpUrl", "parameters", "result", "options"}
+PARAMETER_KEYS = {
+    "name",
+    "description",
+    "type",
+    "dimensionality",
+    "optional",
+    "repeating",
+    "cellValueType",
+    "customEnumId",
+}
+RESULT_KEYS = {"type", "dimensionality"}
+OPTION_KEYS = {
+    "cancelable",
+    "requiresAddress",
+    "requiresParameterAddresses",
+    "stream",
+    "volatile",
+    "requiresStreamAddress",
+    "requiresStreamParameterAddresses",
+    "excludeFromAutoComplete",
+    "linkedEntityLoadService",
+    "capturesCallingObject",
+}
+PARAMETER_TYPES = {"boolean", "number", "string", "any"}
+
+
+def test_function_metadata_has_no_keys_outside_the_schema(metadata):
+    assert set(metadata) <= METADATA_KEYS
+    for function in metadata["functions"]:
+        assert set(function) <= FUNCTION_KEYS, function["id"]
+        assert set(function["result"]) <= RESULT_KEYS
+        assert set(function.get("options", {})) <= OPTION_KEYS
+        assert all(isinstance(value, bool) for value in function.get("options", {}).values())
+        for parameter in function["parameters"]:
+            assert set(parameter) <= PARAMETER_KEYS, f"{function['id']}.{parameter['name']}"
+            assert parameter.get("type", "any") in PARAMETER_TYPES
+        # requiresParameterAddresses needs a matrix result; stream excludes cancelable and address.
+        options = function.get("options", {})
+        if options.get("requiresParameterAddresses"):
+            assert function["result"]["dimensionality"] == "matrix"
+        if options.get("stream"):
+            assert not options.get("cancelable") and not options.get("requiresAddress")

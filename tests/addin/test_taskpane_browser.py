@@ -346,3 +346,47 @@ def test_a_page_from_another_origin_cannot_use_the_api_or_read_the_token(
     assert statuses, "the no-cors request reaches the service"
     assert all(status == 403 for _, status in statuses), statuses
     assert fake_glm.requests == [], "no model call was paid for"
+
+
+def test_filtered_out_rows_are_skipped_and_their_target_cells_kept(page, service, fake_glm):
+    open_taskpane(page, service)
+    page.evaluate("fakeExcel.seed('Sheet1!B3', [['kept']]); fakeExcel.hideRows('Sheet1!3:3')")
+    use_selection(page, "Sheet1!A1:A4", [["Review"], ["Bonjour"], ["Hidden"], ["Merci"]], "A:A")
+    assert "1 hidden or filtered-out rows are skipped" in page.inner_text("#selection-label")
+    page.check("#skip-header")
+    assert "Hidden" not in page.inner_text("#preview tbody")
+
+    status = run_and_wait(page)
+
+    assert status.startswith("Done: 2 rows written into column B"), status
+    cells = [row[0] for row in page.evaluate("fakeExcel.cells('Sheet1!B2:B4')")]
+    assert cells[0]["value"] == "[English] Bonjour"
+    assert cells[1]["value"] == "kept", "a hidden row's target cell is left as it was"
+    assert cells[2]["value"] == "[English] Merci"
+    assert "Hidden" not in fake_glm.items_sent()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_protected_sheet_is_refused_before_anything_is_sent(page, service, fake_glm):
+    open_taskpane(page, service)
+    use_selection(page, "Sheet1!A1:A2", [["Bonjour"], ["Merci"]], "A1:A2")
+    page.evaluate("fakeExcel.protect('Sheet1')")
+
+    status = run_and_wait(page)
+
+    assert "“Sheet1” is protected" in status and "Unprotect" in status, status
+    assert fake_glm.requests == []
+    assert page.evaluate("fakeExcel.cell('Sheet1!B1')") is None
+
+
+def test_several_selected_areas_give_one_clear_message(page, service):
+    open_taskpane(page, service)
+    page.evaluate(
+        "fakeExcel.seed('Sheet1!A1:C2', [['a', '', 'c'], ['a', '', 'c']]);"
+        " fakeExcel.select('A1:A2,C1:C2')"
+    )
+    page.click("#use-selection")
+    page.wait_for_function(
+        "document.getElementById('status').className === 'error'", timeout=WAIT_MS
+    )
+    assert page.inner_text("#status").startswith("Several separate areas are selected")
