@@ -88,6 +88,9 @@ class GlmProvider:
         # A non-streamed answer arrives in one piece once generated, within the read timeout;
         # twice that (plus a second for connecting) bounds any answer that is truly coming.
         self._deadline_s = 2 * settings.request_timeout_s + 1.0
+        # A pool smaller than the concurrency limit would queue requests inside httpx, where
+        # their timeouts run down before they are even sent.
+        self._pool_size = max(64, settings.concurrency)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -134,7 +137,9 @@ class GlmProvider:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+            limits = httpx.Limits(
+                max_connections=self._pool_size, max_keepalive_connections=self._pool_size // 2
+            )
             self._client = httpx.AsyncClient(
                 timeout=self._timeout,
                 transport=self._transport,

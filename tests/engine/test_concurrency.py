@@ -98,3 +98,11 @@ async def test_engine_never_exceeds_its_configured_concurrency(make_engine, fake
     engine = make_engine(concurrency=3, pack_max_items=1)
     await engine.run(make_task("translate", {"to": "English"}), [f"v{n}" for n in range(15)])
     assert fake_glm.peak_in_flight == 3
+
+
+async def test_a_concurrency_above_the_default_pool_reaches_the_server(make_engine, fake_glm):
+    # httpx's connection pool must not quietly cap the configured concurrency (it held 64).
+    fake_glm.set_latency(base_ms=300)
+    engine = make_engine(concurrency=80, pack_max_items=1)
+    await engine.run(make_task("translate", {"to": "English"}), [f"v{n}" for n in range(80)])
+    assert fake_glm.peak_in_flight == 80
