@@ -94,9 +94,11 @@ def open_taskpane(page, service) -> None:
 
 
 def use_selection(page, seed_address: str, values: list[list[str]], select: str) -> None:
+    # Clear the label first so the wait below sees this selection's label, not a stale one.
     page.evaluate(
         "([address, values, select]) => {"
-        " fakeExcel.seed(address, values); fakeExcel.select(select); }",
+        " fakeExcel.seed(address, values); fakeExcel.select(select);"
+        " document.getElementById('selection-label').textContent = ''; }",
         [seed_address, values, select],
     )
     page.click("#use-selection")
@@ -352,7 +354,11 @@ def test_filtered_out_rows_are_skipped_and_their_target_cells_kept(page, service
     open_taskpane(page, service)
     page.evaluate("fakeExcel.seed('Sheet1!B3', [['kept']]); fakeExcel.hideRows('Sheet1!3:3')")
     use_selection(page, "Sheet1!A1:A4", [["Review"], ["Bonjour"], ["Hidden"], ["Merci"]], "A:A")
-    assert "1 hidden or filtered-out rows are skipped" in page.inner_text("#selection-label")
+    page.wait_for_function(
+        "document.getElementById('selection-label').textContent"
+        ".includes('1 hidden or filtered-out rows are skipped')",
+        timeout=WAIT_MS,
+    )
     page.check("#skip-header")
     assert "Hidden" not in page.inner_text("#preview tbody")
 
