@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +33,15 @@ def user_config_dir() -> Path:
 def user_cache_dir() -> Path:
     """Where the SQLite cache and the embedded model's weights live."""
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def default_addin_dir(*, package_dir: Path | None = None, prefix: Path | None = None) -> Path:
+    """The add-in's files: addin/ beside the package in a checkout or an editable install, else
+    where a wheel puts them (share/excel-glm/addin under the environment's prefix)."""
+    checkout = (package_dir or Path(__file__).resolve().parent).parent / "addin"
+    if checkout.is_dir():
+        return checkout
+    return (prefix or Path(sys.prefix)) / "share" / APP_NAME / "addin"
 
 
 def config_file_path() -> Path:
@@ -120,7 +130,7 @@ class Settings(BaseSettings):
     @property
     def resolved_addin_dir(self) -> Path:
         """The folder whose files the service serves under /addin/."""
-        return self.addin_dir or Path(__file__).resolve().parent.parent / "addin"
+        return self.addin_dir or default_addin_dir()
 
     @classmethod
     def settings_customise_sources(

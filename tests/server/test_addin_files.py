@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from excel_glm.config import Settings
+from excel_glm.config import Settings, default_addin_dir
 from excel_glm.server.app import create_app
 
 MANIFEST = """<?xml version="1.0" encoding="UTF-8"?>
@@ -154,3 +155,29 @@ async def test_the_token_goes_into_the_task_pane_only(glm_settings, serve_app, a
 
     assert other.status_code == alias.status_code == 200
     assert token not in other.text and token not in alias.text
+
+
+def test_an_installed_package_finds_the_addin_in_its_shared_data_folder(tmp_path):
+    site_package = tmp_path / "lib" / "site-packages" / "excel_glm"
+    site_package.mkdir(parents=True)
+    found = default_addin_dir(package_dir=site_package, prefix=tmp_path)
+    assert found == tmp_path / "share" / "excel-glm" / "addin"
+
+
+def test_the_wheel_carries_every_file_the_service_serves():
+    repo = Path(__file__).resolve().parents[2]
+    data_files = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "data-files"
+    ]
+    shipped = {
+        path.relative_to(repo / "addin")
+        for patterns in data_files.values()
+        for pattern in patterns
+        for path in repo.glob(pattern)
+    }
+    served = {
+        path.relative_to(repo / "addin")
+        for path in (repo / "addin").rglob("*")
+        if path.is_file() and "tests" not in path.relative_to(repo / "addin").parts
+    }
+    assert served and served == shipped
