@@ -325,14 +325,8 @@ def _fetch_and_cache(settings, record, task):
 def _write_from_cache(settings, record, task, collected, out, in_place, overwrite) -> int:
     """Write the job's range like the task command would, from the cache alone."""
     from excel_glm.batch_collect import answer_from_cache
-    from excel_glm.cli_report import RunSummary, format_failures, format_summary, say
-    from excel_glm.cli_workbook_job import (
-        answers_to_write,
-        check_output_writable,
-        plan_output,
-        prepare_job,
-        write_output,
-    )
+    from excel_glm.cli_task_run import write_run
+    from excel_glm.cli_workbook_job import check_output_writable, plan_output, prepare_job
     from excel_glm.errors import UserError
     from excel_glm.tasks import ExtractTask
 
@@ -355,29 +349,18 @@ def _write_from_cache(settings, record, task, collected, out, in_place, overwrit
             f"{exc} ({collected.answers:,} answers are in the cache; run collect again once fixed)"
         ) from None
     run = answer_from_cache(settings, record, task, job.values, collected.reasons)
-    values, failures = answers_to_write(job, run.results, fields)
-    written = write_output(job, values, overwrite=overwrite)
-    for line in format_failures([(f.address, f.message) for f in failures]):
-        say(line, err=True)
     usage = collected.usage
     usage.cache_hits = max(0, run.usage.cache_hits - collected.answers)
-    answered_targets = sum(
-        len(targets)
-        for targets, result in zip(job.targets, run.results, strict=True)
-        if result.error is None and result.value is not None
-    )
-    summary = RunSummary(
-        cells=sum(1 for r in run.results if r.value is not None or r.error is not None),
-        written=written,
-        errors=len(failures),
+    return write_run(
+        job,
+        output,
+        run,
+        fields,
+        overwrite=overwrite,
         usage=usage,
-        output=output.dest,
-        backup=output.backup,
-        empty=answered_targets - len(values),
+        before_summary=f"collected {collected.answers:,} answers from {len(collected.infos)} "
+        "batch(es)",
     )
-    say(f"collected {collected.answers:,} answers from {len(collected.infos)} batch(es)")
-    say(format_summary(summary))
-    return 2 if failures else 0
 
 
 def _unfinished(info) -> str:

@@ -25,6 +25,7 @@ from excel_glm.cli_report import (
     say,
 )
 from excel_glm.cli_workbook_job import (
+    OutputPlan,
     WorkbookJob,
     answers_to_write,
     check_book,
@@ -35,7 +36,7 @@ from excel_glm.cli_workbook_job import (
 )
 from excel_glm.config import Settings, load_settings
 from excel_glm.engine import build_engine
-from excel_glm.results import RunResult
+from excel_glm.results import RunResult, Usage
 from excel_glm.tasks import Task, make_task
 
 EXIT_OK = 0
@@ -104,19 +105,36 @@ def _run_task_command(task_name: str, params: dict[str, object], options: JobOpt
     run = asyncio.run(_estimate_and_run(settings, task, job, options))
     if run is None:  # dry run
         return EXIT_OK
+    return write_run(job, output, run, fields, overwrite=options.overwrite, usage=run.usage)
+
+
+def write_run(
+    job: WorkbookJob,
+    output: OutputPlan,
+    run: RunResult,
+    fields: list[str] | None,
+    *,
+    overwrite: bool,
+    usage: Usage,
+    before_summary: str | None = None,
+) -> int:
+    """Write a finished run's answers, list the cells that failed, print the summary line;
+    returns the exit code. The task commands and `batch collect` end the same way."""
     values, failures = answers_to_write(job, run.results, fields)
-    written = write_output(job, values, overwrite=options.overwrite)
+    written = write_output(job, values, overwrite=overwrite)
     for line in format_failures([(f.address, f.message) for f in failures]):
         say(line, err=True)
     summary = RunSummary(
         cells=sum(1 for r in run.results if r.value is not None or r.error is not None),
         written=written,
         errors=len(failures),
-        usage=run.usage,
+        usage=usage,
         output=output.dest,
         backup=output.backup,
         empty=_answered_targets(job, run) - len(values),
     )
+    if before_summary:
+        say(before_summary)
     say(format_summary(summary))
     return EXIT_SOME_CELLS_FAILED if failures else EXIT_OK
 
