@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from excel_glm.config import Settings  # noqa: E402
-from excel_glm.engine import Engine, RetryPolicy  # noqa: E402
+from excel_glm.engine import Engine  # noqa: E402
 from excel_glm.tasks import make_task  # noqa: E402
 from tests.fake_glm import FakeGlmServer, count_tokens, default_oracle  # noqa: E402
 
@@ -53,7 +53,7 @@ FAULT_KINDS = (
     "length",
 )
 # Backoff scaled down 20x so the faulted run takes seconds, not minutes; the logic is the same.
-BENCH_RETRY = RetryPolicy(base_delay=0.05, overload_base_delay=0.2, max_delay=3.0)
+BENCH_RETRY_DELAY_SCALE = 0.05
 
 OPENINGS = [
     "El producto llegó a tiempo y",
@@ -114,8 +114,8 @@ def make_cells(texts: list[str], cells: int, seed: int = 11) -> list[str]:
     return values
 
 
-async def run_engine(settings: Settings, values: list[str], *, policy: RetryPolicy | None = None):
-    engine = Engine(settings, retry_policy=policy)
+async def run_engine(settings: Settings, values: list[str]):
+    engine = Engine(settings)
     task = make_task("translate", {"to": "English"})
     start = time.perf_counter()
     result = await engine.run(task, values)
@@ -245,9 +245,13 @@ async def main(args: argparse.Namespace) -> dict:
         for seed, kind in enumerate(FAULT_KINDS):
             fake.inject(kind, times=None, probability=0.2 / len(FAULT_KINDS), seed=seed)
         faulted_settings = settings.model_copy(
-            update={"cache_path": Path(tmp) / "faulted.sqlite3", "pack_max_items": 10}
+            update={
+                "cache_path": Path(tmp) / "faulted.sqlite3",
+                "pack_max_items": 10,
+                "retry_delay_scale": BENCH_RETRY_DELAY_SCALE,
+            }
         )
-        faulted, faulted_elapsed = await run_engine(faulted_settings, values, policy=BENCH_RETRY)
+        faulted, faulted_elapsed = await run_engine(faulted_settings, values)
         requests = fake.requests
         injected = sum(1 for r in requests if r.fault)
         out["faulted_20pct"] = {

@@ -27,7 +27,7 @@ from excel_glm.engine.packing import (
     read_pack_answer,
 )
 from excel_glm.engine.pricing import cost_usd, price_for
-from excel_glm.engine.retry import Failure, RetryPolicy, classify_failure, policy_for
+from excel_glm.engine.retry import Failure, classify_failure, policy_for
 from excel_glm.errors import (
     FatalProviderError,
     ProviderError,
@@ -100,7 +100,6 @@ class Engine:
         *,
         provider: Provider | None = None,
         cache: Cache | None = None,
-        retry_policy: RetryPolicy | None = None,
     ) -> None:
         if provider is None:
             from excel_glm.providers import make_provider
@@ -109,7 +108,7 @@ class Engine:
         self.settings = settings
         self.provider = provider
         self.cache = cache if cache is not None else Cache(settings.resolved_cache_path)
-        self.policy = retry_policy or policy_for(settings.max_attempts, settings.retry_delay_scale)
+        self.policy = policy_for(settings.max_attempts, settings.retry_delay_scale)
         caps = provider.capabilities
         self._chat = caps.chat
         self._max_items = settings.pack_max_items if caps.chat and caps.packing else 1
