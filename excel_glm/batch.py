@@ -105,7 +105,7 @@ class BatchClient:
         self._http = httpx.Client(
             timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
             transport=transport,
-            headers={"Authorization": self.chat._headers()["Authorization"]},
+            headers={"Authorization": self.chat.request_headers()["Authorization"]},
         )
 
     def close(self) -> None:
@@ -206,7 +206,7 @@ class BatchClient:
             payload = None
         # The chat provider's classification and wording; it returns (rather than raises) only
         # for a content-filter code, which means nothing for a file or a batch.
-        self.chat._failure(response, payload)
+        self.chat.completion_for_error(response, payload)
         raise FatalProviderError(f"GLM refused {method} {path} (HTTP {response.status_code})")
 
 

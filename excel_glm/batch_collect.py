@@ -21,10 +21,10 @@ from excel_glm.cache import Cache
 from excel_glm.config import Settings
 from excel_glm.engine.packing import read_pack_answer
 from excel_glm.engine.pricing import cost_usd
-from excel_glm.engine.runner import FILTERED, Engine, _too_long
+from excel_glm.engine.runner import FILTERED, Engine, too_long_for_a_cell
 from excel_glm.errors import ProviderError
 from excel_glm.providers.base import Capabilities, ChatRequest, Completion
-from excel_glm.providers.glm import _error_fields
+from excel_glm.providers.glm import error_fields
 from excel_glm.results import CellValue, RunResult, Usage
 from excel_glm.tasks import Task
 
@@ -75,7 +75,7 @@ def collect_answers(client: BatchClient, job: BatchJob, task: Task, cache: Cache
             if pack is None:
                 continue  # not a line of this job
             collected.requests += 1
-            answers, reasons = read_line(line, pack, task, scrub=client.chat._scrub)
+            answers, reasons = read_line(line, pack, task, scrub=client.chat.scrub)
             for key, text, value in answers:
                 good[text] = (key, value)
             collected.reasons.update(reasons)
@@ -111,7 +111,7 @@ def read_line(
     error = line.get("error") or body.get("error")
     status = response.get("status_code")
     if error or status != 200:
-        code, message = _error_fields({"error": error} if error else body)
+        code, message = error_fields({"error": error} if error else body)
         reason = f"the batch request failed: GLM error {code or status or 'unknown'}"
         if message:
             reason += f": {scrub(message)}"
@@ -137,8 +137,8 @@ def read_line(
         value = task.validate(raw[position]) if position in raw else None
         if value is None:
             reasons[text] = NO_VALID_ANSWER
-        elif _too_long(value):
-            reasons[text] = _too_long(value) or NO_VALID_ANSWER
+        elif too_long_for_a_cell(value):
+            reasons[text] = too_long_for_a_cell(value) or NO_VALID_ANSWER
         else:
             answers.append((key, text, value))
     return answers, reasons

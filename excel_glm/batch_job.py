@@ -153,7 +153,7 @@ def plan_requests(settings: Settings, task: Task, values: Sequence[object]) -> P
     for number, pack in enumerate(packs, 1):
         custom_id = f"p{number}"
         # The very body the online provider would send for this pack.
-        body = provider._body(pack_request(instruction, pack))
+        body = provider.request_body(pack_request(instruction, pack))
         line = {"custom_id": custom_id, "method": "POST", "url": CHAT_ENDPOINT, "body": body}
         lines.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode())
         by_id[custom_id] = [[item.key, item.text] for item in pack]

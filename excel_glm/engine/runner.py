@@ -291,8 +291,8 @@ class Engine:
                     # A readable but invalid answer to greedy decoding is unlikely to change:
                     # one more try, not the budget meant for garbled or missing answers.
                     tries = max(tries, self.policy.single_cell_attempts - 2)
-            elif _too_long(value):
-                state.settle(item.text, CellResult(error=_too_long(value)))
+            elif too_long_for_a_cell(value):
+                state.settle(item.text, CellResult(error=too_long_for_a_cell(value)))
             else:
                 good.append((item, value))
         self._store(state, good)
@@ -354,8 +354,8 @@ class Engine:
             return
         if value is None:
             self._fail(state, [item], "the model gave no valid answer for this cell")
-        elif _too_long(value):
-            self._fail(state, [item], _too_long(value) or "")
+        elif too_long_for_a_cell(value):
+            self._fail(state, [item], too_long_for_a_cell(value) or "")
         else:
             self._store(state, [(item, value)])
 
@@ -456,7 +456,7 @@ class Engine:
         return results
 
 
-def _too_long(value: CellValue) -> str | None:
+def too_long_for_a_cell(value: CellValue) -> str | None:
     """An error message when an answer does not fit in an Excel cell, else None."""
     texts = value.values() if isinstance(value, dict) else [value]
     longest = max((len(text) for text in texts), default=0)

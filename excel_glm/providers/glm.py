@@ -102,7 +102,8 @@ class GlmProvider:
             base = base[: -len("/chat/completions")].rstrip("/")
         return base
 
-    def _headers(self) -> dict[str, str]:
+    def request_headers(self) -> dict[str, str]:
+        """The headers of every call to this server (the Batch API's calls too)."""
         headers = {"Content-Type": "application/json; charset=UTF-8"}
         if self._api_key:
             if not _HEADER_SAFE.fullmatch(self._api_key):
@@ -114,7 +115,8 @@ class GlmProvider:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _body(self, request: ChatRequest) -> dict[str, Any]:
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat-completions body for `request` (also each line of a Batch API file)."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
@@ -161,8 +163,8 @@ class GlmProvider:
         return await self._complete_once(request)
 
     async def _complete_once(self, request: ChatRequest) -> Completion:
-        headers = self._headers()
-        data = json.dumps(self._body(request), ensure_ascii=False).encode()
+        headers = self.request_headers()
+        data = json.dumps(self.request_body(request), ensure_ascii=False).encode()
         try:
             # The read timeout bounds each wait for bytes; the deadline bounds the whole answer,
             # so a server trickling bytes cannot hold a slot (and the run) forever.
@@ -184,7 +186,7 @@ class GlmProvider:
         except ValueError:
             payload = None
         if not 200 <= response.status_code < 300 or _in_band_error(payload):
-            return self._failure(response, payload)
+            return self.completion_for_error(response, payload)
         if not isinstance(payload, dict):
             # A 200 whose body is not JSON: a cut connection or a proxy page; worth another try.
             raise RetryableProviderError(f"{self.label} sent an unreadable answer", status=200)
@@ -207,9 +209,11 @@ class GlmProvider:
             cached_tokens=_count(details.get("cached_tokens") if isinstance(details, dict) else 0),
         )
 
-    def _failure(self, response: httpx.Response, payload: Any) -> Completion:
+    def completion_for_error(self, response: httpx.Response, payload: Any) -> Completion:
+        """A content-filter answer for the cells concerned; every other error is raised,
+        classified as retryable or fatal, with a message that never holds the key."""
         status = response.status_code
-        code, message = _error_fields(payload)
+        code, message = error_fields(payload)
         failure = _honour_should_retry(classify_failure(status, code), response)
         if failure is Failure.CELL:
             # 1301 blocks this content exactly like finish_reason "sensitive": the engine
@@ -236,7 +240,7 @@ class GlmProvider:
         if reset:
             text += f"; the limit resets at {reset}"
         if message:
-            text += f": {self._scrub(message)}"
+            text += f": {self.scrub(message)}"
         advice = self._advice(status, code, message, response)
         return f"{advice} ({text})" if advice else text
 
@@ -259,7 +263,8 @@ class GlmProvider:
             )
         return None
 
-    def _scrub(self, message: str) -> str:
+    def scrub(self, message: str) -> str:
+        """A server's message made safe to show: one short line with no part of the key."""
         message = " ".join(message.split())[:300]
         if self._api_key:
             # Servers echo keys back in part too ("invalid key abc123..."): hide each part.
@@ -293,7 +298,7 @@ def _in_band_error(payload: Any) -> bool:
     return payload.get("object") == "error" or ("code" in payload and "message" in payload)
 
 
-def _error_fields(payload: Any) -> tuple[str | None, str | None]:
+def error_fields(payload: Any) -> tuple[str | None, str | None]:
     """(code, message) from GLM's `{"error": {...}}` envelope, a flat body, or nothing.
 
     A code missing from its field is read from a message that starts with it

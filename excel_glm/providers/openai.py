@@ -33,7 +33,8 @@ class OpenAIProvider(GlmProvider):
             base += "/v1"
         return base
 
-    def _body(self, request: ChatRequest) -> dict[str, Any]:
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The OpenAI chat-completions body: no GLM-only fields."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
